@@ -1,0 +1,1 @@
+"""The admin and ops single-page app (built in a later issue)."""

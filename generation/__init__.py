@@ -1,0 +1,1 @@
+"""Model loading, prompt building (chat memory) and the streaming engine."""

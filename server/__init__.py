@@ -1,0 +1,1 @@
+"""wxgpt HTTP API, WebSocket endpoints, auth, presence and command line."""

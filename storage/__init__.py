@@ -1,0 +1,1 @@
+"""Tortoise ORM models, queries and aerich migrations."""
