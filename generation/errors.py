@@ -1,0 +1,17 @@
+"""Errors raised by the generation package, each naming what went wrong."""
+
+
+class GenerationError(Exception):
+    """Base of every error the generation package raises on purpose."""
+
+
+class ModelNotFound(GenerationError):
+    """The configured model could not be found where wxgpt is allowed to look."""
+
+
+class QueueFull(GenerationError):
+    """Every generation slot is busy and the waiting line is at its limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the server is busy: {limit} replies are already waiting; try again soon")
+        self.limit = limit
