@@ -1,0 +1,18 @@
+from pathlib import Path
+
+import pytest
+
+from generation.loading import LoadedModel, ModelSpec, load_model
+from tests.tiny_model import build_tiny_gpt2
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny GPT-2 saved with save_pretrained, shared by the whole run."""
+    return build_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"))
+
+
+@pytest.fixture(scope="session")
+def loaded_tiny(tiny_model: Path) -> LoadedModel:
+    """The tiny GPT-2 loaded through wxgpt's own loading code."""
+    return load_model(ModelSpec(source=str(tiny_model)))

@@ -1,0 +1,123 @@
+import asyncio
+
+import pytest
+import torch
+from generation.prompts import Turn
+
+from generation.engine import Engine
+from generation.loading import LoadedModel
+from generation.sampling import SamplingParams
+from generation.stopping import CancelToken
+
+GREEDY = SamplingParams(temperature=0, max_new_tokens=20, repetition_penalty=1.0)
+
+
+def prompt(loaded: LoadedModel, text: str) -> list[int]:
+    return loaded.prompt_format.encode([Turn("user", text)])
+
+
+async def collect(
+    engine: Engine, ids: list[int], params: SamplingParams, cancel: CancelToken | None = None
+):
+    pieces: list[str] = []
+
+    async def on_text(text: str) -> None:
+        pieces.append(text)
+
+    result = await engine.generate(ids, params, cancel or CancelToken(), on_text)
+    return pieces, result
+
+
+async def test_streamed_text_equals_plain_generate(loaded_tiny: LoadedModel) -> None:
+    engine = Engine(loaded_tiny, slots=1, max_waiting=0)
+    ids = prompt(loaded_tiny, "hello world")
+    pieces, result = await collect(engine, ids, GREEDY)
+    with torch.no_grad():
+        plain = loaded_tiny.model.generate(
+            torch.tensor([ids]),
+            do_sample=False,
+            max_new_tokens=20,
+            pad_token_id=loaded_tiny.tokenizer.eos_token_id,
+        )[0][len(ids) :]
+    assert (
+        "".join(pieces)
+        == result.text
+        == loaded_tiny.tokenizer.decode(plain, skip_special_tokens=True)
+    )
+    assert len(pieces) > 1
+    assert result.completion_tokens == 20
+    assert result.prompt_tokens == len(ids)
+    assert result.finish_reason == "length"
+    assert result.first_token_s is not None and result.first_token_s <= result.duration_s
+    engine.close()
+
+
+async def test_cancel_stops_the_model_within_one_step(loaded_tiny: LoadedModel) -> None:
+    engine = Engine(loaded_tiny, slots=1, max_waiting=0)
+    cancel = CancelToken()
+    seen = 0
+
+    async def on_text(text: str) -> None:
+        nonlocal seen
+        seen += 1
+        if seen == 3:
+            cancel.cancel()
+
+    result = await engine.generate(
+        prompt(loaded_tiny, "story"), SamplingParams(max_new_tokens=200), cancel, on_text
+    )
+    assert result.finish_reason == "cancelled"
+    assert cancel.steps_after_cancel is not None and cancel.steps_after_cancel <= 1
+    assert result.completion_tokens == cancel.steps
+    assert result.completion_tokens < 200
+    engine.close()
+
+
+async def test_cancelling_the_coroutine_stops_the_worker_thread(loaded_tiny: LoadedModel) -> None:
+    engine = Engine(loaded_tiny, slots=1, max_waiting=0)
+    cancel = CancelToken()
+
+    async def on_text(text: str) -> None:
+        await asyncio.sleep(0)
+
+    task = asyncio.create_task(
+        engine.generate(
+            prompt(loaded_tiny, "x"), SamplingParams(max_new_tokens=5000), cancel, on_text
+        )
+    )
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cancel.cancelled
+    assert cancel.steps_after_cancel is not None and cancel.steps_after_cancel <= 1
+    engine.close()
+
+
+async def test_a_model_error_ends_the_reply_instead_of_hanging(loaded_tiny: LoadedModel) -> None:
+    engine = Engine(loaded_tiny, slots=1, max_waiting=0)
+    too_long = [1] * 400  # beyond the model's 256 positions
+    _, result = await asyncio.wait_for(collect(engine, too_long, GREEDY), timeout=30)
+    assert result.finish_reason == "error"
+    assert result.error
+    engine.close()
+
+
+async def test_loop_stays_responsive_while_generating(loaded_tiny: LoadedModel) -> None:
+    engine = Engine(loaded_tiny, slots=1, max_waiting=0)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.001)
+            ticks += 1
+
+    ticking = asyncio.create_task(ticker())
+    _, result = await collect(
+        engine, prompt(loaded_tiny, "hi"), SamplingParams(temperature=0, max_new_tokens=100)
+    )
+    ticking.cancel()
+    assert result.completion_tokens == 100
+    assert ticks > 10, "the event loop kept running while the model worked"
+    engine.close()

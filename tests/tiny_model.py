@@ -1,0 +1,34 @@
+"""A tiny GPT-2 built by the test: random weights, a tokenizer trained on a few lines."""
+
+from pathlib import Path
+
+import torch
+from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel
+
+from tests.generation.tokenizers import build_bpe_tokenizer
+
+
+def build_tiny_gpt2(directory: Path, *, n_positions: int = 256) -> Path:
+    """Save a tiny GPT-2 and its tokenizer to `directory` (loadable with from_pretrained)."""
+    tokenizer = build_bpe_tokenizer(directory)
+    torch.manual_seed(0)
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_layer=2,
+        n_embd=64,
+        n_head=2,
+        n_positions=n_positions,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    model = GPT2LMHeadModel(config)
+    with torch.no_grad():
+        # Random weights would sometimes pick a special token, which decodes to nothing;
+        # a zero row (the output layer is tied to it) gives it logit 0, below the best real token.
+        for token_id in tokenizer.all_special_ids:
+            model.transformer.wte.weight[token_id].zero_()
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id
+    )
+    model.save_pretrained(directory)
+    return directory
