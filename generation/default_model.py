@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from generation.errors import ModelNotFound
 
@@ -73,7 +74,7 @@ def _convert(source: Path, out_dir: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
-    model = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name)
+    model: Any = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name)
     # The weights are already de-quantised to float32; only the GGUF markers stop
     # save_pretrained, so clear them.
     model.hf_quantizer = None

@@ -69,7 +69,9 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     local_only = not spec.allow_download
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_only)
-        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=local_only, dtype=dtype)
+        model: Any = AutoModelForCausalLM.from_pretrained(
+            path, local_files_only=local_only, dtype=dtype
+        )
     except OSError as exc:
         raise ModelNotFound(_missing_message(spec, path, str(exc))) from exc
     model.to(device)

@@ -54,7 +54,7 @@ class Ticket:
 
 
 class GenerationQueue:
-    """`slots` replies generate at once; up to `max_waiting` more wait in line, the rest are refused."""
+    """`slots` replies generate at once; `max_waiting` more may wait; the rest are refused."""
 
     def __init__(self, slots: int, max_waiting: int) -> None:
         if slots < 1:

@@ -2,10 +2,10 @@ import asyncio
 
 import pytest
 import torch
-from generation.prompts import Turn
 
 from generation.engine import Engine
 from generation.loading import LoadedModel
+from generation.prompts import Turn
 from generation.sampling import SamplingParams
 from generation.stopping import CancelToken
 

@@ -30,7 +30,7 @@ def test_missing_folder_names_the_path(tmp_path: Path) -> None:
 
 
 def test_folder_without_config_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ModelNotFound, match="config.json"):
+    with pytest.raises(ModelNotFound, match=r"config\.json"):
         check_available(ModelSpec(source=str(tmp_path)))
 
 
