@@ -1,0 +1,125 @@
+"""The schema: users, conversations, messages, the quota ledger and settings."""
+
+from enum import StrEnum
+from typing import Any
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Role(StrEnum):
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class MessageStatus(StrEnum):
+    GENERATING = "generating"
+    COMPLETE = "complete"
+    STOPPED = "stopped"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+
+
+class LedgerReason(StrEnum):
+    SIGNUP = "signup"
+    CHAT = "chat"
+    REFUND = "refund"
+    GRANT = "grant"
+    SET = "set"
+
+
+class User(Model):
+    """A WeChat user (openid), or `dev:<wid>` for development logins."""
+
+    id = fields.IntField(primary_key=True)
+    openid = fields.CharField(max_length=128, unique=True)
+    nickname = fields.CharField(max_length=64, default="")
+    quota = fields.IntField(default=0)
+    banned = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_seen_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "users"
+
+
+class Conversation(Model):
+    """A user's conversation; titled after its first message."""
+
+    id = fields.IntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="conversations", on_delete=fields.CASCADE
+    )
+    title = fields.CharField(max_length=100)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+
+    user_id: int
+
+    class Meta:
+        table = "conversations"
+
+
+class Message(Model):
+    """One message; an assistant reply records how it ended, its tokens and timings."""
+
+    id = fields.IntField(primary_key=True)
+    conversation: fields.ForeignKeyRelation[Conversation] = fields.ForeignKeyField(
+        "models.Conversation", related_name="messages", on_delete=fields.CASCADE
+    )
+    role = fields.CharEnumField(Role, max_length=16)
+    content = fields.TextField()
+    status = fields.CharEnumField(MessageStatus, max_length=16, default=MessageStatus.COMPLETE)
+    client_msg_id = fields.CharField(max_length=64, null=True)
+    reply_to: fields.ForeignKeyNullableRelation["Message"] = fields.ForeignKeyField(
+        "models.Message", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    finish_reason = fields.CharField(max_length=16, null=True)
+    prompt_tokens = fields.IntField(default=0)
+    completion_tokens = fields.IntField(default=0)
+    first_token_ms = fields.IntField(null=True)
+    duration_ms = fields.IntField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    conversation_id: int
+    reply_to_id: int | None
+
+    class Meta:
+        table = "messages"
+
+
+class QuotaLedger(Model):
+    """Every change of a user's quota; unique per (user, client_msg_id, reason)."""
+
+    id = fields.IntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="ledger", on_delete=fields.CASCADE
+    )
+    delta = fields.IntField()
+    reason = fields.CharEnumField(LedgerReason, max_length=16)
+    # The unique constraint below is what charges (and refunds) a client_msg_id once,
+    # even under concurrent sockets; NULLs never collide, so grants are unconstrained.
+    client_msg_id = fields.CharField(max_length=64, null=True)
+    message: fields.ForeignKeyNullableRelation[Message] = fields.ForeignKeyField(
+        "models.Message", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    actor = fields.CharField(max_length=64, null=True)
+    note = fields.CharField(max_length=255, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    user_id: int
+
+    class Meta:
+        table = "quota_ledger"
+        unique_together = (("user", "client_msg_id", "reason"),)
+
+
+class Setting(Model):
+    """A JSON value under a key; the keys' meaning lives with their readers."""
+
+    key = fields.CharField(max_length=64, primary_key=True)
+    value: Any = fields.JSONField()
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "settings"
