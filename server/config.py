@@ -1,0 +1,68 @@
+"""All of wxgpt's configuration: `WXGPT_*` environment variables and a `.env` file."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from generation.loading import ModelSpec
+
+DEV_SECRET = "wxgpt-development-secret-do-not-use-in-production"
+
+
+class Settings(BaseSettings):
+    """One settings object; every field is `WXGPT_<NAME>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="WXGPT_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    db_url: str = "sqlite://wxgpt.sqlite3"
+
+    model: str | None = None
+    allow_download: bool = False
+    prompt_format: Literal["auto", "chat_template", "chitchat", "eos"] = "auto"
+    device: str = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    cache_dir: Path | None = None
+
+    secret_key: str = DEV_SECRET
+    token_ttl: int = Field(7 * 24 * 3600, ge=60)
+    dev_login: bool = False
+    default_quota: int = Field(50, ge=0)
+    wechat_appid: str = ""
+    wechat_secret: str = ""
+    wechat_code2session_url: str = "https://api.weixin.qq.com/sns/jscode2session"
+
+    max_concurrent_generations: int = Field(1, ge=1)
+    max_queue: int = Field(32, ge=0)
+    max_message_chars: int = Field(2000, ge=1)
+    max_frame_bytes: int = Field(16 * 1024, ge=256)
+
+    @model_validator(mode="after")
+    def _no_default_secret_in_production(self) -> "Settings":
+        if self.env == "production":
+            if self.secret_key == DEV_SECRET or len(self.secret_key) < 32:
+                raise ValueError(
+                    "WXGPT_SECRET_KEY must be set to a random string of at least 32 "
+                    "characters in production (for example: "
+                    "python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                )
+            if self.dev_login:
+                raise ValueError(
+                    "WXGPT_DEV_LOGIN=1 lets anyone log in as anyone; it is refused in production"
+                )
+        return self
+
+    def model_spec(self) -> ModelSpec:
+        """What the generation package should load."""
+        return ModelSpec(
+            source=self.model,
+            allow_download=self.allow_download,
+            cache_dir=self.cache_dir,
+            prompt_format=self.prompt_format,
+            device=self.device,
+            dtype=self.dtype,
+        )
