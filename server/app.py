@@ -1,0 +1,93 @@
+"""The Starlette application: routes, error handlers, and start-up/shut-down of DB and model."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.routing import WebSocketRoute
+
+from generation.engine import Engine
+from generation.loading import load_model
+from server import api, health
+from server.auth import TokenCodec
+from server.chat_socket import chat_socket
+from server.config import Settings
+from server.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
+from server.replies import ModelHolder, ReplyService
+from storage.database import connect, disconnect, recover_interrupted_replies
+from storage.migrate import apply_migrations, pending_migrations
+
+logger = logging.getLogger(__name__)
+
+
+class PendingMigrations(RuntimeError):
+    """The production database is behind the code; the operator must migrate it."""
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Build the app; the database is opened and the model loaded in its lifespan."""
+    settings = settings or Settings()
+    holder = ModelHolder()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await _prepare_database(settings)
+        await connect(settings.db_url)
+        recovered = await recover_interrupted_replies()
+        if recovered:
+            logger.warning(
+                "marked %d replies left unfinished by a previous run as interrupted", recovered
+            )
+        loading = asyncio.create_task(_load(settings, holder))
+        try:
+            yield
+        finally:
+            loading.cancel()
+            if holder.engine is not None:
+                holder.engine.close()
+            await disconnect()
+
+    app = Starlette(
+        routes=[*health.routes, *api.routes, WebSocketRoute("/ws/chat", chat_socket)],
+        exception_handlers={
+            ApiError: handle_api_error,
+            HTTPException: handle_http_exception,
+            Exception: handle_unexpected,
+        },
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.tokens = TokenCodec(settings.secret_key, settings.token_ttl)
+    app.state.model = holder
+    app.state.replies = ReplyService(holder)
+    return app
+
+
+async def _prepare_database(settings: Settings) -> None:
+    if settings.env == "development":
+        applied = await apply_migrations(settings.db_url)
+        if applied:
+            logger.info("applied database migrations: %s", ", ".join(applied))
+        return
+    pending = await pending_migrations(settings.db_url)
+    if pending:
+        raise PendingMigrations(
+            f"the database has {len(pending)} pending migrations ({', '.join(pending)}); "
+            "run `wxgpt migrate` first"
+        )
+
+
+async def _load(settings: Settings, holder: ModelHolder) -> None:
+    try:
+        loaded = await asyncio.to_thread(load_model, settings.model_spec())
+    except Exception as exc:
+        holder.error = str(exc)
+        logger.error("model failed to load: %s", exc)
+        return
+    holder.engine = Engine(
+        loaded, slots=settings.max_concurrent_generations, max_waiting=settings.max_queue
+    )
+    logger.info("ready: model %s serves /ws/chat", loaded.name)

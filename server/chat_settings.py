@@ -1,0 +1,64 @@
+"""Generation settings that the operator can change at run time, kept in the settings table."""
+
+import logging
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from generation.sampling import SamplingParams
+from storage import settings as stored
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "generation."
+
+
+class ChatSettings(BaseModel):
+    """Sampling and memory settings applied to the next reply."""
+
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    top_k: int = Field(50, ge=0, le=1000)
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    repetition_penalty: float = Field(1.1, ge=1.0, le=2.0)
+    max_new_tokens: int = Field(256, ge=1, le=4096)
+    history_turns: int = Field(20, ge=0, le=200)
+
+    def sampling(self) -> SamplingParams:
+        """The sampling part, as the engine takes it."""
+        return SamplingParams(
+            temperature=self.temperature,
+            top_k=self.top_k,
+            top_p=self.top_p,
+            repetition_penalty=self.repetition_penalty,
+            max_new_tokens=self.max_new_tokens,
+        )
+
+
+async def load_chat_settings() -> ChatSettings:
+    """The stored settings over the defaults; a bad stored value falls back to its default."""
+    values = {
+        key.removeprefix(PREFIX): value
+        for key, value in (await stored.get_settings(PREFIX)).items()
+    }
+    try:
+        return ChatSettings.model_validate(values)
+    except ValidationError as exc:
+        logger.error("stored generation settings are invalid, using defaults for them: %s", exc)
+        good = {k: v for k, v in values.items() if not _field_invalid(k, v)}
+        return ChatSettings.model_validate(good)
+
+
+async def save_chat_settings(changes: dict[str, Any]) -> ChatSettings:
+    """Validate `changes` against the current settings and store them; raises ValidationError."""
+    current = await load_chat_settings()
+    updated = ChatSettings.model_validate({**current.model_dump(), **changes})
+    await stored.set_settings({PREFIX + key: getattr(updated, key) for key in changes})
+    return updated
+
+
+def _field_invalid(key: str, value: Any) -> bool:
+    try:
+        ChatSettings.model_validate({key: value})
+    except ValidationError:
+        return True
+    return False

@@ -1,0 +1,118 @@
+"""The /ws/chat endpoint: one socket's life, from the token check to the last reply stored."""
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from server import protocol
+from server.auth import authenticate
+from server.config import Settings
+from server.errors import ApiError
+from server.protocol import ChatFrame, FrameError, PingFrame, StopFrame, parse_frame
+from server.replies import ReplyControl, ReplyService
+from server.views import user_view
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_BANNED = 4403
+
+
+class FrameSender:
+    """Sends JSON frames one at a time; after the client has gone, sending is a no-op."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self._websocket = websocket
+        self._lock = asyncio.Lock()
+        self.open = True
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        """Send one frame unless the socket is gone; never raises for a closed socket."""
+        if not self.open:
+            return
+        async with self._lock:
+            try:
+                await self._websocket.send_text(json.dumps(frame, ensure_ascii=False))
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                self.open = False
+
+
+async def chat_socket(websocket: WebSocket) -> None:
+    """Serve one chat socket until the client closes it."""
+    await websocket.accept()
+    try:
+        user = await authenticate(websocket)
+    except ApiError as exc:
+        code = CLOSE_BANNED if exc.status == 403 else CLOSE_UNAUTHORIZED
+        await websocket.close(code=code, reason=exc.message[:120])
+        return
+    settings: Settings = websocket.app.state.settings
+    service: ReplyService = websocket.app.state.replies
+    sender = FrameSender(websocket)
+    await sender.send(protocol.ready(user_view(user), user.quota))
+    running: tuple[asyncio.Task[None], ReplyControl] | None = None
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            if message.get("text") is None:
+                await sender.send(
+                    protocol.error("bad_request", "binary frames are not supported; send JSON text")
+                )
+                continue
+            try:
+                frame = parse_frame(
+                    message["text"],
+                    max_bytes=settings.max_frame_bytes,
+                    max_chars=settings.max_message_chars,
+                )
+            except FrameError as exc:
+                await sender.send(protocol.error(exc.code, exc.message))
+                continue
+            if running is not None and running[0].done():
+                running = None
+            if isinstance(frame, PingFrame):
+                await sender.send(protocol.PONG)
+            elif isinstance(frame, StopFrame):
+                # A stop with no reply running is not an error: it often crosses a `done`.
+                if running is not None:
+                    running[1].cancel("stop")
+            elif isinstance(frame, ChatFrame):
+                if running is not None:
+                    await sender.send(
+                        protocol.error(
+                            "busy", "a reply is still streaming on this socket; stop it first"
+                        )
+                    )
+                    continue
+                control = ReplyControl()
+                task = asyncio.create_task(_serve_chat(service, user.id, frame, sender, control))
+                running = (task, control)
+    finally:
+        sender.open = False
+        if running is not None and not running[0].done():
+            running[1].cancel("disconnect")
+            # The reply task stores what was generated; wait so nothing is lost.
+            await asyncio.shield(running[0])
+
+
+async def _serve_chat(
+    service: ReplyService,
+    user_id: int,
+    frame: ChatFrame,
+    sender: FrameSender,
+    control: ReplyControl,
+) -> None:
+    try:
+        await service.reply(user_id, frame, sender.send, control)
+    except FrameError as exc:
+        await sender.send(protocol.error(exc.code, exc.message))
+    except Exception:
+        logger.exception("chat frame from user %d failed", user_id)
+        await sender.send(
+            protocol.error("internal", "internal server error; the cause is in the server log")
+        )
