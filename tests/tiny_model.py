@@ -8,7 +8,7 @@ from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel
 from tests.generation.tokenizers import build_bpe_tokenizer
 
 
-def build_tiny_gpt2(directory: Path, *, n_positions: int = 256) -> Path:
+def build_tiny_gpt2(directory: Path, *, n_positions: int = 1024) -> Path:
     """Save a tiny GPT-2 and its tokenizer to `directory` (loadable with from_pretrained)."""
     tokenizer = build_bpe_tokenizer(directory)
     torch.manual_seed(0)
@@ -22,10 +22,14 @@ def build_tiny_gpt2(directory: Path, *, n_positions: int = 256) -> Path:
         eos_token_id=tokenizer.eos_token_id,
     )
     model = GPT2LMHeadModel(config)
+    # Random weights would pick special tokens (they decode to nothing) and lone UTF-8 bytes
+    # (no whole character until the sequence completes, which random picks never do). A zero
+    # row of the tied embedding gives such a token logit 0, below the best ordinary token.
+    unshowable = set(tokenizer.all_special_ids) | {
+        token_id for token_id in range(len(tokenizer)) if "\ufffd" in tokenizer.decode([token_id])
+    }
     with torch.no_grad():
-        # Random weights would sometimes pick a special token, which decodes to nothing;
-        # a zero row (the output layer is tied to it) gives it logit 0, below the best real token.
-        for token_id in tokenizer.all_special_ids:
+        for token_id in unshowable:
             model.transformer.wte.weight[token_id].zero_()
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id

