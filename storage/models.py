@@ -5,14 +5,19 @@ from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
+from tortoise.validators import MinValueValidator
 
 
 class Role(StrEnum):
+    """Who wrote a message."""
+
     USER = "user"
     ASSISTANT = "assistant"
 
 
 class MessageStatus(StrEnum):
+    """Where a message stands; user messages are always `complete`."""
+
     GENERATING = "generating"
     COMPLETE = "complete"
     STOPPED = "stopped"
@@ -21,6 +26,8 @@ class MessageStatus(StrEnum):
 
 
 class LedgerReason(StrEnum):
+    """Why a user's quota changed."""
+
     SIGNUP = "signup"
     CHAT = "chat"
     REFUND = "refund"
@@ -34,7 +41,7 @@ class User(Model):
     id = fields.IntField(primary_key=True)
     openid = fields.CharField(max_length=128, unique=True)
     nickname = fields.CharField(max_length=64, default="")
-    quota = fields.IntField(default=0)
+    quota = fields.IntField(default=0, validators=[MinValueValidator(0)])
     banned = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
     last_seen_at = fields.DatetimeField(null=True)
@@ -52,12 +59,15 @@ class Conversation(Model):
     )
     title = fields.CharField(max_length=100)
     created_at = fields.DatetimeField(auto_now_add=True)
-    updated_at = fields.DatetimeField(auto_now_add=True, db_index=True)
+    # Bumped explicitly on activity, so that a rename does not reorder the list.
+    updated_at = fields.DatetimeField(auto_now_add=True)
 
     user_id: int
 
     class Meta:
         table = "conversations"
+        # Serves "this user's conversations, newest activity first" from the index alone.
+        indexes = (("user", "updated_at"),)
 
 
 class Message(Model):
@@ -86,6 +96,8 @@ class Message(Model):
 
     class Meta:
         table = "messages"
+        # A conversation's messages are paged by id; replies are found from their question.
+        indexes = (("conversation", "id"), ("reply_to",))
 
 
 class QuotaLedger(Model):
@@ -108,10 +120,13 @@ class QuotaLedger(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
 
     user_id: int
+    message_id: int | None
 
     class Meta:
         table = "quota_ledger"
         unique_together = (("user", "client_msg_id", "reason"),)
+        # Deleting messages nulls their ledger links; without it each delete scans the ledger.
+        indexes = (("message",),)
 
 
 class Setting(Model):

@@ -1,5 +1,8 @@
-"""The initial schema, written by `aerich init-db` once against SQLite and once against
-PostgreSQL: aerich emits SQL for one dialect, and wxgpt runs on both."""
+"""The initial schema, as `aerich init-db` wrote it once against SQLite and once against
+PostgreSQL: aerich emits SQL for one dialect only, and wxgpt runs on both.
+
+MODELS_STATE is aerich's own, so that a later `aerich migrate` diffs against this schema.
+"""
 
 from tortoise import BaseDBAsyncClient
 
@@ -28,17 +31,12 @@ CREATE TABLE IF NOT EXISTS "conversations" (
     "updated_at" TIMESTAMP NOT NULL,
     "user_id" INT NOT NULL REFERENCES "users" ("id") ON DELETE CASCADE
 ) /* A user's conversation; titled after its first message. */;
-CREATE INDEX IF NOT EXISTS "idx_conversatio_updated_0a97ea" ON "conversations" ("updated_at");
+CREATE INDEX IF NOT EXISTS "idx_conversatio_user_id_1f0c4c" ON "conversations" ("user_id", "updated_at");
 CREATE TABLE IF NOT EXISTS "messages" (
     "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
-    "role" VARCHAR(16) NOT NULL /* USER: user
-ASSISTANT: assistant */,
+    "role" VARCHAR(16) NOT NULL /* USER: user\nASSISTANT: assistant */,
     "content" TEXT NOT NULL,
-    "status" VARCHAR(16) NOT NULL /* GENERATING: generating
-COMPLETE: complete
-STOPPED: stopped
-INTERRUPTED: interrupted
-FAILED: failed */,
+    "status" VARCHAR(16) NOT NULL /* GENERATING: generating\nCOMPLETE: complete\nSTOPPED: stopped\nINTERRUPTED: interrupted\nFAILED: failed */,
     "client_msg_id" VARCHAR(64),
     "finish_reason" VARCHAR(16),
     "prompt_tokens" INT NOT NULL,
@@ -49,14 +47,12 @@ FAILED: failed */,
     "conversation_id" INT NOT NULL REFERENCES "conversations" ("id") ON DELETE CASCADE,
     "reply_to_id" INT REFERENCES "messages" ("id") ON DELETE SET NULL
 ) /* One message; an assistant reply records how it ended, its tokens and timings. */;
+CREATE INDEX IF NOT EXISTS "idx_messages_convers_f5b5a9" ON "messages" ("conversation_id", "id");
+CREATE INDEX IF NOT EXISTS "idx_messages_reply_t_458d3d" ON "messages" ("reply_to_id");
 CREATE TABLE IF NOT EXISTS "quota_ledger" (
     "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     "delta" INT NOT NULL,
-    "reason" VARCHAR(16) NOT NULL /* SIGNUP: signup
-CHAT: chat
-REFUND: refund
-GRANT: grant
-SET: set */,
+    "reason" VARCHAR(16) NOT NULL /* SIGNUP: signup\nCHAT: chat\nREFUND: refund\nGRANT: grant\nSET: set */,
     "client_msg_id" VARCHAR(64),
     "actor" VARCHAR(64),
     "note" VARCHAR(255),
@@ -65,6 +61,7 @@ SET: set */,
     "user_id" INT NOT NULL REFERENCES "users" ("id") ON DELETE CASCADE,
     CONSTRAINT "uid_quota_ledge_user_id_8b6f89" UNIQUE ("user_id", "client_msg_id", "reason")
 ) /* Every change of a user's quota; unique per (user, client_msg_id, reason). */;
+CREATE INDEX IF NOT EXISTS "idx_quota_ledge_message_2ca7be" ON "quota_ledger" ("message_id");
 CREATE TABLE IF NOT EXISTS "aerich" (
     "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     "version" VARCHAR(255) NOT NULL,
@@ -96,7 +93,7 @@ CREATE TABLE IF NOT EXISTS "conversations" (
     "updated_at" TIMESTAMPTZ NOT NULL,
     "user_id" INT NOT NULL REFERENCES "users" ("id") ON DELETE CASCADE
 );
-CREATE INDEX IF NOT EXISTS "idx_conversatio_updated_0a97ea" ON "conversations" ("updated_at");
+CREATE INDEX IF NOT EXISTS "idx_conversatio_user_id_1f0c4c" ON "conversations" ("user_id", "updated_at");
 COMMENT ON TABLE "conversations" IS 'A user''s conversation; titled after its first message.';
 CREATE TABLE IF NOT EXISTS "messages" (
     "id" SERIAL NOT NULL PRIMARY KEY,
@@ -113,13 +110,10 @@ CREATE TABLE IF NOT EXISTS "messages" (
     "conversation_id" INT NOT NULL REFERENCES "conversations" ("id") ON DELETE CASCADE,
     "reply_to_id" INT REFERENCES "messages" ("id") ON DELETE SET NULL
 );
-COMMENT ON COLUMN "messages"."role" IS 'USER: user
-ASSISTANT: assistant';
-COMMENT ON COLUMN "messages"."status" IS 'GENERATING: generating
-COMPLETE: complete
-STOPPED: stopped
-INTERRUPTED: interrupted
-FAILED: failed';
+CREATE INDEX IF NOT EXISTS "idx_messages_convers_f5b5a9" ON "messages" ("conversation_id", "id");
+CREATE INDEX IF NOT EXISTS "idx_messages_reply_t_458d3d" ON "messages" ("reply_to_id");
+COMMENT ON COLUMN "messages"."role" IS 'USER: user\nASSISTANT: assistant';
+COMMENT ON COLUMN "messages"."status" IS 'GENERATING: generating\nCOMPLETE: complete\nSTOPPED: stopped\nINTERRUPTED: interrupted\nFAILED: failed';
 COMMENT ON TABLE "messages" IS 'One message; an assistant reply records how it ended, its tokens and timings.';
 CREATE TABLE IF NOT EXISTS "quota_ledger" (
     "id" SERIAL NOT NULL PRIMARY KEY,
@@ -133,11 +127,8 @@ CREATE TABLE IF NOT EXISTS "quota_ledger" (
     "user_id" INT NOT NULL REFERENCES "users" ("id") ON DELETE CASCADE,
     CONSTRAINT "uid_quota_ledge_user_id_8b6f89" UNIQUE ("user_id", "client_msg_id", "reason")
 );
-COMMENT ON COLUMN "quota_ledger"."reason" IS 'SIGNUP: signup
-CHAT: chat
-REFUND: refund
-GRANT: grant
-SET: set';
+CREATE INDEX IF NOT EXISTS "idx_quota_ledge_message_2ca7be" ON "quota_ledger" ("message_id");
+COMMENT ON COLUMN "quota_ledger"."reason" IS 'SIGNUP: signup\nCHAT: chat\nREFUND: refund\nGRANT: grant\nSET: set';
 COMMENT ON TABLE "quota_ledger" IS 'Every change of a user''s quota; unique per (user, client_msg_id, reason).';
 CREATE TABLE IF NOT EXISTS "aerich" (
     "id" SERIAL NOT NULL PRIMARY KEY,
@@ -157,58 +148,60 @@ DROP TABLE IF EXISTS "settings";
 """
 
 
-def _for(db: BaseDBAsyncClient) -> str:
+def _dialect(db: BaseDBAsyncClient) -> str:
     dialect = db.capabilities.dialect
     if dialect not in UPGRADE:
-        raise RuntimeError(f"wxgpt migrations support SQLite and PostgreSQL, not {dialect}")
+        raise NotImplementedError(
+            f"wxgpt's migrations support SQLite and PostgreSQL, not {dialect!r}"
+        )
     return dialect
 
 
 async def upgrade(db: BaseDBAsyncClient) -> str:
-    return UPGRADE[_for(db)]
+    return UPGRADE[_dialect(db)]
 
 
 async def downgrade(db: BaseDBAsyncClient) -> str:
-    _for(db)
+    _dialect(db)
     return DOWNGRADE
 
 
 MODELS_STATE = (
-    "eJztnP1P2zgYx/8Vq78MpB7aeoyhcjqpQGC9lZZrw23amDLTuG1EamexA6t2/O9nO0nz5r"
-    "QNlC708gtqbT9O+vHb83zzhJ+1KTGRTfdOCL5DLoXMIrjWBD9rGE4R/6Csr4MadJyoVhQw"
-    "eGNLg2GspayBN5S5cMh45QjaFPEiE9GhaznBxWot4FHkvqIgbnsEmMVsZAI4YsgFFqNgZL"
-    "mUgSmiFI7RnujbJEPeuYXHT+vGw9Z3DxmMjBGbIJd39uUrL7awiX4gGn51bo2RhWwzwccy"
-    "RQey3GAzR5a1MTuTDcUd3hhDYntTHDV2ZmxC8Ly1hZkoHSOMXMiQ6J65nsCEPdsOsIbk/D"
-    "uNmvi3GLMx0Qh6toAtrP0biMpqhtHt6cZA0w2jlhmI0CIGNSjiRMUg8lul8tePxS381niz"
-    "/27/8PeD/UPeRN7mvOTdg3/pCIxvKPF09dqDrIcM+i0k4wiqHLIs15MJdNVg5wYptvym02"
-    "xDkovghgUR3WjmbgLvFP4wbITHbMK/vnn9egHMf1r9k/et/g5vtSsuSfhS8xdiN6hq+HWC"
-    "eER46CLBw4Asi/mU1zBritSok5Yp3mZguhd+eIn0+Q80e9ieBYtqAXy9faEN9NbFpbjclN"
-    "LvtuTX0jVR05Cls1TpzkFqnOadgI9t/T0QX8HnXleTeAllY1deMWqnf66Je4IeIwYm9wY0"
-    "Y+s/LA2pJUbdc8xHjnrScjOjvtEdbYsHnR+KRqFjKmax/Kx6CSt6DceVcABGt8rTSuDK0j"
-    "0jLrLG+AOaSchtfkcQD1WHVOBiXQXdvDC4D+HsCUujaenC+7nHFJ9U/LfzX4yYf6i3Biet"
-    "U60mCd/A4e09dE0jB3XgtNEs7uPA8uxDH9lzN1VN+sLvZYtgS3ikQWLQEjizVdPGNF0CMY"
-    "diBtcWV0rhUoQFMZL5EUF80JYHAz2MQt/8CEAMIKWWWDoMuMixZ/zvkLgmBRNyz715gPhA"
-    "mHXp1zNyizDlNib3+accI83GCGvvvQodyhU6uCQvctCwN81sxQnGoW2Zg4ja1UDrN2Wke4"
-    "1bg0GbewddvRlN5PSUXynEOFglwkj7MLEA4yATXxDMEFa4mTr6kTPDYyZlHoCie7XShdQ+"
-    "6QnvMUS5c9H6tJvwIDu97nnYPIb+pNM7TiHno888xcm42tyPrDcHnxObOtIPKLgGzrWu1m"
-    "/p7e55EwQ3xkfiGp/0Li47mq41QdjzNR7ovctL7bQJKCOOg8xrzDcRrd+/utRFKR8t5Lqe"
-    "w0TNWavdEYUjaNnILMlKsi2+KowpHSud+HxNJGP4qIENzoayLKok7YP9FWgf7OfSFlVJ2i"
-    "MLW3Ri8GiQ+h7kqrQzhttHe/1z23H5MmWG71oVcIYydpsLU1+X2i+KH8ByA7QElaJ4lbYV"
-    "4jRi+RzBJ8R32QJ8s4aPglu2zWLNeE3PlXF8MbYpqwqsYmuotP//oQwcfyhaTA5WWFaysG"
-    "JdSQWJb+vF6Kasqg1rqd4+TOUiPFF3T6c2vLBZvKr+rljFah1eNaXXgHl10b1ks3lVwKmF"
-    "nIDL7wF0rzqdRU85nlPC/9sjDHaQOZYKdUbGj1fXF0n530VDHhHOWy6V8zU+6WZgOIF4jA"
-    "AZARgm6ciujoA/ysBBLtgRNXWQ0C3qwI+od7NS/lp7Vsj4X+YP9jJKShDlf62U/l+o9PPJ"
-    "yWCRyCBsXzkvSuclX/Fa4cnJ02SvTT07GbTPu1eXTUD5yeU51/jkfUtvii2EXeO+dnbVPW"
-    "3yXWHkYfMan/flc5WxCzGv5T1yM1SWpyuVJrxBTZifb0SR4JFPeW5Q0V1OFxNWKNUzbL99"
-    "bBtv364Al7fKpSvrKrGnEnuCFJdiSkTSqBIisk5SlUpZpVKWQGlYmkqp2AoqBWc51+QGWC"
-    "oBZ4AY839iRrwJq+qLhBvqN1r5hay/Br0uuIO2hwCPhpALILhFsyPAJkh8oK/AFEHMewS2"
-    "dYcouLfYRFRarpBVuIEi93JtvT4h55JfpYizGTRfT1D7a9WYZ3Hj89UZOcpZ1GIGqFHPDd"
-    "KepjVk4F8+IehLPC8XYBYoEu5kJgkwne+X8hNFB+kkwJf1hk/l7i9390NGMX9/nvGfOX42"
-    "fzBJV0txKoUuWP6RJLyYlc+jj4hv0kwq/GCHOAhb5m4dEBd8M9Fd8497y/zzGxjx7/wrso"
-    "kzRZgBm4wtrDyIntpdlfVfrmcB/hAWOdkji6073N80DlcRnBuH+YqzqEvJdNbwVn4uwDhu"
-    "s8Gs8tqLcqEixPK5ZYHNYd6+Ss1MCzU3EGOk2A+OCbF5hKHmGRmlgN5wq+ciOi/ZrPN53O"
-    "t1Es7NcTv9isnVxbHGtwk5gXkjyw+Eq3TC7Xc5V1GYbUiZQRHCjxj3tO0aRr6cilPZB1oR"
-    "W/gjXSC4UOflPfEN7S3NyUuuoHkW1eM5pRK3tgXTcwasLeRaw0lNEbIGNfVFQSuM2iyLWv"
-    "MxVNFjuaJHsdUoc4nzQ5uYSZkznsqUiSAWVQHCQfMtpPs8/9Ar74X7fMU9/4X7SnNfprn/"
-    "UvX14T+s4T5g"
+    "eJztXG1z2jgQ/isaf2kyw3VaLk0z5OZmSOqkXAnkwLl22nRcBQvwxMiuJSdlevnvt5Jt/A"
+    "44IRQ4f8mAtCuLZyXt7qN1fioT2yAWe3lq0zviMsxNmyoN9FOheELgQ25/DSnYcaJe0cDx"
+    "jSUVBjFJ2YNvGHfxgEPnEFuMQJNB2MA1neBhShN5jLgvGIrrHiNucosYCA85cZHJGRqaLu"
+    "NoQhjDI/JSjG3YAxjcpKOnDeNR87tHdG6PCB8TFwb78hWaTWqQH4SJr18UMbaUdQzMiaFj"
+    "rnwVQs6tPjSJZSRQMw0hKtt1PnVkW4vyMyko5n2jD2zLm9BI2JnysU1n0iblonVEKHHF86"
+    "CNu54Aj3qWFYAd4unPPxLxJx7TMcgQe5YwgdD2JxC1Kbre6Wp6X9V0XcmYJ9SIQR00Ac7C"
+    "tDBVJn/9SEzht/rrg7cHR78fHhyBiJzmrOXtg//oCBhfUcLT0ZQH2Y859iUk8hGo0pBZXE"
+    "/H2M0HdqaQwhYmncY2RHIeuGFDhG60ntcB7wT/0C1CR3wMX1+/ejUHzH+avdP3zd4eSO2L"
+    "R9qwAf3t2Qm66n6fQDxCeOCScG1nYH4HPdyckHyok5opvI1A9WX4YRvRhx9odKk1DTbVHP"
+    "C11oXa15oXl+JxE8a+WxK/pqaKnrpsnaZa9w5TdpoNgj62tPdIfEWfux1VwmszPnLlEyM5"
+    "7bMi5oQ9buvUvtexEdv/YWuIWsLqsROtpNWTmpXVt8rq4M/0Un4qprHYWW2DcVfgr0QEML"
+    "zNdVdhwJBE98x2iTmiH8hUgtyCGWE6yPNSQeR1FQyzZeA+hKsnbI2WpYvvZyFTfFHBb4df"
+    "TLjv1Zv90+Y7VZEI3+DB7T12Db0A6iCWY1m4TwLNsw89Ys2i13ykL/xRdghsCZ5dt2OgJe"
+    "DMdk3qk3QLpgCKETxbPCkFV062EEOyOFGIG21xjtClJAzZjxGmCDNmiq3DkUscawp/B7Zr"
+    "MDS27yHIRwQMYdRkuM/tW0IZ6BiQCkwARpZNHVY++jIZxSCVU8EuAJkvinwkqFb5xXrzC9"
+    "cuSi9U6k0yx3UC41B3kzMN5aqv9hoySb6mzX6/BRFER2tEiz29LZbKQw6XSUPScU4sCznM"
+    "JCE25YTmxKIa+VGwwmMqm2yAsud5bpipftISEWYI5d5F89N+IspsdzvnoXgM+tN29yQFOV"
+    "ifeznec7m1H2mvD3xAbOLIWKHkHjhXO2qvqbU65w0UTAwscU1PuxeXbVVTGygc+Zr2te7l"
+    "pfqugRi3HYcY1xQOEbXXu7rURCtYi7iu53DRc9ZstUXjEJsWMTZkJ1km7Ap9wka5gX4xcZ"
+    "JRfJRhA9+wKZsqifbhwRJoHx4Uoi26kmgPTWqysQ4ZI/P9+bJoZxR3D+3Vr23HhW3KdT/8"
+    "KhEMZfTWl8q+2ui4KO6A5QFoClTKwpurW0GchlheQfgIwSlbAt+s4qPA3bTDYsXwGp4rs6"
+    "py2Ka0KmBzjobqguB/SBXHiYpylHGOZkUd5+yrkPIph25KqzqwFnLyacrtidx8uipiy1bx"
+    "shx9zi7O5+rzlvQKYF6emN+w1bwswKmNnAAX5oA6V+32vJuQ56T5//ZsjtvEGEkWO0P1x7"
+    "tr8+j+70IQMsKZ5ELKX4VFN0WDMaYjguwhwmF9jxzqGPlWRg5x0Z7oqaEEb1FDfka9n6X7"
+    "VzpyDtUfVQtlmJQgy/+auQ0Irh8q0n+9pD+sU47LJAmhfBXH5MYxxeTXEpcoT2PA1nWN0m"
+    "+dd64uG4iBE/Oca3r6vqk1xGnCr2lPPbvqvGvAATH0qHFNz3vyimXkYgq9MCKokU25aKno"
+    "4TXSw+Dq7Jx6kGKUZwoVuovRpTYvVRoayu8etvU3b5YAF6QK0ZV9Fe9T8T5BSFqOlEgqVZ"
+    "xENkiqKi+ryssNIB0WVl7mHAUVmbMY1+QBuFFcTp9w7v/EDI8TdtXmcTjMF1r6ta6/+t0O"
+    "usOWRxBkQ8RFGN2S6THiYyI+sBdoQjCFEZFl3hGG7k0+Fp2mKxgWUMgp1VzZqItLNAuZGH"
+    "hKmWAzEF9NUvtr2ZhnCeOL2Rlp5SzUYgXkQz1TSEea5oCjf2FBsG30l3NgFlAkwslMPWC6"
+    "9C8VJ4oB0vWA1RtBxTtgO8P9EKNYvD97QSDjftbvmGSoleOVwhCs2CWJKGZpf/SRwCHNJd"
+    "mP9myHUNPYryHbRd8Mctf44940/vyGhvAdvhLLdiaEcmTZI5PmOqKnDvcED1TdBTzDXYBv"
+    "wjKePdLYOef+un60DOFcPypmnEVfiqYzB7fycwmM4zprLDBXtiqEiiCWV5glDoeZfFWlmS"
+    "ZqbjClJOc8OLFtCzKMfDwjpRSgN6D1XIjOWtYbfJ50u+1EcHPSSr9tcnVxosIxIRcwCJl+"
+    "IlxVFu5+yLkMw2xhxnVGCH2E3dO6K7D8ZjJOm27onNzCt3SJ5CK/RO+JL3TvaHlecgfNCq"
+    "oej1OqhmtXYHrOhLVJXHMwVnJS1qCnNi9pxZHMoqy1GIYqe9ys7FEcNbllxcWpTUxlkyue"
+    "NqkSQWyqEggH4juI7vP8A7Cid++LGffid+8rzn0R5/5L2deH/wCXSlYc"
 )
