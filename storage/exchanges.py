@@ -4,11 +4,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
+from tortoise.expressions import F, Subquery
 from tortoise.transactions import in_transaction
 
 from storage.errors import ConversationNotFound, DuplicateClientMessage, QuotaExhausted
-from storage.models import Conversation, LedgerReason, Message, MessageStatus, QuotaLedger, Role, User
+from storage.models import (
+    Conversation,
+    LedgerReason,
+    Message,
+    MessageStatus,
+    QuotaLedger,
+    Role,
+    User,
+)
 
 TITLE_CHARS = 40
 
@@ -39,46 +47,64 @@ async def begin_exchange(
     is written.
     """
     try:
-        async with in_transaction():
-            ledger = await QuotaLedger.create(
-                user_id=user_id, delta=-1, reason=LedgerReason.CHAT, client_msg_id=client_msg_id
-            )
-            # One guarded UPDATE: concurrent charges can never take the quota below zero.
-            charged = await User.filter(id=user_id, quota__gt=0).update(quota=F("quota") - 1)
-            if not charged:
-                raise QuotaExhausted()
-            now = datetime.now(UTC)
-            if conversation_id is None:
-                conversation = await Conversation.create(user_id=user_id, title=title_of(content))
-            else:
-                found = await Conversation.get_or_none(id=conversation_id, user_id=user_id)
-                if found is None:
-                    raise ConversationNotFound()
-                conversation = found
-                conversation.updated_at = now
-                await conversation.save(update_fields=["updated_at"])
-            question = await Message.create(
-                conversation=conversation, role=Role.USER, content=content, client_msg_id=client_msg_id
-            )
-            reply = await Message.create(
-                conversation=conversation,
-                role=Role.ASSISTANT,
-                content="",
-                status=MessageStatus.GENERATING,
-                reply_to=question,
-            )
-            ledger.message_id = question.id
-            await ledger.save(update_fields=["message_id"])
-            quota = (await User.get(id=user_id)).quota
+        return await _begin(user_id, conversation_id, content, client_msg_id)
     except IntegrityError:
-        raise DuplicateClientMessage() from None
+        # Only the ledger's unique (user, client_msg_id, reason) means a duplicate; any other
+        # violation (an unknown user) is a caller's bug and propagates as it is.
+        if not await _in_ledger(user_id, client_msg_id, LedgerReason.CHAT):
+            raise
+        found = await find_exchange(user_id, client_msg_id)
+        if found is None:
+            raise DuplicateClientMessage(None, None) from None
+        reply = found[1]
+        raise DuplicateClientMessage(reply.conversation_id, reply.id) from None
+
+
+async def _begin(
+    user_id: int, conversation_id: int | None, content: str, client_msg_id: str
+) -> Exchange:
+    async with in_transaction():
+        # First, so that a repeated client_msg_id fails before anything else is written; on
+        # PostgreSQL a concurrent twin waits here until the first one commits or rolls back.
+        charge = await QuotaLedger.create(
+            user_id=user_id, delta=-1, reason=LedgerReason.CHAT, client_msg_id=client_msg_id
+        )
+        # One guarded UPDATE: concurrent charges can never take the quota below zero.
+        if not await User.filter(id=user_id, quota__gt=0).update(quota=F("quota") - 1):
+            raise QuotaExhausted(f"user {user_id} has no quota left")
+        if conversation_id is None:
+            conversation = await Conversation.create(user_id=user_id, title=title_of(content))
+        else:
+            conversation = await _touch_conversation(user_id, conversation_id)
+        question = await Message.create(
+            conversation=conversation, role=Role.USER, content=content, client_msg_id=client_msg_id
+        )
+        reply = await Message.create(
+            conversation=conversation,
+            role=Role.ASSISTANT,
+            content="",
+            status=MessageStatus.GENERATING,
+            reply_to=question,
+        )
+        charge.message_id = question.id
+        await charge.save(update_fields=["message_id"])
+        user = await User.get(id=user_id)
     return Exchange(
         conversation_id=conversation.id,
         user_message_id=question.id,
         reply_id=reply.id,
-        quota_left=quota,
+        quota_left=user.quota,
         conversation_created=conversation_id is None,
     )
+
+
+async def _touch_conversation(user_id: int, conversation_id: int) -> Conversation:
+    conversation = await Conversation.get_or_none(id=conversation_id, user_id=user_id)
+    if conversation is None:
+        raise ConversationNotFound(f"conversation {conversation_id} not found")
+    conversation.updated_at = datetime.now(UTC)
+    await conversation.save(update_fields=["updated_at"])
+    return conversation
 
 
 async def finish_reply(
@@ -92,7 +118,10 @@ async def finish_reply(
     first_token_ms: int | None,
     duration_ms: int | None,
 ) -> None:
-    """Store how a reply ended, and bump its conversation to the top of the list."""
+    """Store how a reply ended and move its conversation to the top of the list.
+
+    Does nothing if the reply is gone (its conversation was deleted meanwhile).
+    """
     async with in_transaction():
         await Message.filter(id=reply_id).update(
             content=content,
@@ -103,8 +132,8 @@ async def finish_reply(
             first_token_ms=first_token_ms,
             duration_ms=duration_ms,
         )
-        reply = await Message.get(id=reply_id)
-        await Conversation.filter(id=reply.conversation_id).update(updated_at=datetime.now(UTC))
+        of_reply = Message.filter(id=reply_id).values("conversation_id")
+        await Conversation.filter(id=Subquery(of_reply)).update(updated_at=datetime.now(UTC))
 
 
 async def refund(user_id: int, client_msg_id: str, note: str) -> int | None:
@@ -112,26 +141,38 @@ async def refund(user_id: int, client_msg_id: str, note: str) -> int | None:
     try:
         async with in_transaction():
             await QuotaLedger.create(
-                user_id=user_id, delta=1, reason=LedgerReason.REFUND, client_msg_id=client_msg_id, note=note
+                user_id=user_id,
+                delta=1,
+                reason=LedgerReason.REFUND,
+                client_msg_id=client_msg_id,
+                note=note,
             )
             await User.filter(id=user_id).update(quota=F("quota") + 1)
+            user = await User.get(id=user_id)
     except IntegrityError:
-        return None
-    return await get_quota(user_id)
+        if await _in_ledger(user_id, client_msg_id, LedgerReason.REFUND):
+            return None
+        raise
+    return user.quota
 
 
 async def find_exchange(user_id: int, client_msg_id: str) -> tuple[Message, Message] | None:
-    """The question sent with `client_msg_id` and its reply, if that id was seen before."""
-    question = await Message.get_or_none(
-        client_msg_id=client_msg_id, role=Role.USER, conversation__user_id=user_id
+    """The question sent with `client_msg_id` and its reply, if both still exist."""
+    charge = await QuotaLedger.get_or_none(
+        user_id=user_id, client_msg_id=client_msg_id, reason=LedgerReason.CHAT
     )
-    if question is None:
+    if charge is None or charge.message_id is None:
         return None
-    reply = await Message.get_or_none(reply_to_id=question.id)
-    return None if reply is None else (question, reply)
+    question = await Message.get_or_none(id=charge.message_id)
+    reply = await Message.get_or_none(reply_to_id=charge.message_id)
+    return None if question is None or reply is None else (question, reply)
 
 
 async def get_quota(user_id: int) -> int:
     """The user's remaining quota."""
     user = await User.get(id=user_id)
     return user.quota
+
+
+async def _in_ledger(user_id: int, client_msg_id: str, reason: LedgerReason) -> bool:
+    return await QuotaLedger.exists(user_id=user_id, client_msg_id=client_msg_id, reason=reason)

@@ -8,7 +8,9 @@ from tortoise.transactions import in_transaction
 from storage.models import LedgerReason, QuotaLedger, User
 
 
-async def get_or_create_user(openid: str, *, default_quota: int, nickname: str = "") -> tuple[User, bool]:
+async def get_or_create_user(
+    openid: str, *, default_quota: int, nickname: str = ""
+) -> tuple[User, bool]:
     """The user with this openid, created (with quota and a signup ledger row) if new."""
     existing = await User.get_or_none(openid=openid)
     if existing is not None:
