@@ -1,48 +1,48 @@
-"""Schema migrations with aerich: apply them, or list the ones a database still lacks."""
+"""Schema migrations with aerich: apply them, or list the ones a database still lacks.
 
-import importlib.resources
+Both functions open and close their own connection on a Tortoise context of their own, so
+they can run standalone (`wxgpt migrate`) or while the process is connected (`connect`):
+aerich would otherwise reuse, and then close, whatever Tortoise state is current.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from aerich import Command
-from aerich.models import Aerich
+from tortoise.context import TortoiseContext
 from tortoise.exceptions import OperationalError
 
-from storage.database import ensure_sqlite_folder, tortoise_config
+from storage.database import APP, ensure_sqlite_folder, tortoise_config
 
-APP = "models"
-
-
-def migrations_location() -> Path:
-    """The folder of checked-in migrations (storage/migrations)."""
-    return Path(str(importlib.resources.files("storage") / "migrations"))
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def _all_versions() -> list[str]:
-    folder = migrations_location() / APP
-    return sorted((p.name for p in folder.glob("*.py")), key=lambda name: int(name.split("_", 1)[0]))
+@asynccontextmanager
+async def _aerich(db_url: str) -> AsyncIterator[Command]:
+    ensure_sqlite_folder(db_url)
+    async with TortoiseContext():
+        command = Command(
+            tortoise_config=tortoise_config(db_url), app=APP, location=str(MIGRATIONS)
+        )
+        # Initialises Tortoise on the fresh context (aerich only does so when none is current).
+        await command.init()
+        yield command
 
 
 async def apply_migrations(db_url: str) -> list[str]:
-    """Apply pending migrations (aerich upgrade); returns the versions applied.
-
-    Opens and closes its own connection, so call it before `connect`, not after.
-    """
-    ensure_sqlite_folder(db_url)
-    command = Command(tortoise_config=tortoise_config(db_url), app=APP, location=str(migrations_location()))
-    async with command:
-        await command.init()
+    """Apply the pending migrations, each in a transaction; returns the versions applied."""
+    async with _aerich(db_url) as command:
         applied: list[str] = await command.upgrade(run_in_transaction=True)
     return applied
 
 
 async def pending_migrations(db_url: str) -> list[str]:
-    """Versions in storage/migrations not yet applied to the database."""
-    ensure_sqlite_folder(db_url)
-    command = Command(tortoise_config=tortoise_config(db_url), app=APP, location=str(migrations_location()))
-    async with command:
+    """The versions in storage/migrations that the database has not applied yet."""
+    async with _aerich(db_url) as command:
         try:
-            versions = await Aerich.filter(app=APP).values_list("version", flat=True)
-            done = {str(version) for version in versions}
+            pending: list[str] = await command.heads()
         except OperationalError:
-            done = set[str]()
-    return [version for version in _all_versions() if version not in done]
+            # No version table: a brand-new database lacks every migration.
+            pending = await command.history()
+    return pending
