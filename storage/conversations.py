@@ -1,12 +1,16 @@
 """A user's conversations and messages, for the API and for chat memory."""
 
+from tortoise.expressions import Q
+
 from storage.errors import ConversationNotFound
 from storage.models import Conversation, Message, MessageStatus, Role
 
 _SHOWN_IN_MEMORY = (MessageStatus.COMPLETE, MessageStatus.STOPPED, MessageStatus.INTERRUPTED)
 
 
-async def list_conversations(user_id: int, *, offset: int, limit: int) -> tuple[list[Conversation], int]:
+async def list_conversations(
+    user_id: int, *, offset: int, limit: int
+) -> tuple[list[Conversation], int]:
     """A page of the user's conversations, most recently active first, and the total."""
     query = Conversation.filter(user_id=user_id)
     total = await query.count()
@@ -18,7 +22,7 @@ async def get_conversation(user_id: int, conversation_id: int) -> Conversation:
     """The user's conversation; raises ConversationNotFound for anyone else's."""
     conversation = await Conversation.get_or_none(id=conversation_id, user_id=user_id)
     if conversation is None:
-        raise ConversationNotFound()
+        raise ConversationNotFound(f"conversation {conversation_id} not found")
     return conversation
 
 
@@ -56,15 +60,11 @@ async def load_history(conversation_id: int, *, max_turns: int) -> list[tuple[st
     """
     if max_turns <= 0:
         return []
+    remembered = Q(role=Role.USER) | Q(status__in=_SHOWN_IN_MEMORY, content__not="")
     rows = (
-        await Message.filter(conversation_id=conversation_id)
+        await Message.filter(remembered, conversation_id=conversation_id)
         .order_by("-id")
-        .limit(max_turns * 2)
-        .values_list("role", "content", "status")
+        .limit(max_turns)
+        .values_list("role", "content")
     )
-    kept = [
-        (str(role), str(content))
-        for role, content, status in rows
-        if role == Role.USER or (status in _SHOWN_IN_MEMORY and content)
-    ]
-    return list(reversed(kept[:max_turns]))
+    return [(str(role), str(content)) for role, content in reversed(rows)]

@@ -1,8 +1,7 @@
 """Run-time settings as JSON values under string keys."""
 
+from datetime import UTC, datetime
 from typing import Any
-
-from tortoise.transactions import in_transaction
 
 from storage.models import Setting
 
@@ -15,6 +14,12 @@ async def get_settings(keys_prefix: str = "") -> dict[str, Any]:
 
 async def set_settings(values: dict[str, Any]) -> None:
     """Store (insert or replace) the values, all or none."""
-    async with in_transaction():
-        for key, value in values.items():
-            await Setting.update_or_create(defaults={"value": value}, key=key)
+    if not values:
+        return
+    now = datetime.now(UTC)
+    # One INSERT ... ON CONFLICT statement: atomic, and safe against a concurrent writer.
+    await Setting.bulk_create(
+        [Setting(key=key, value=value, updated_at=now) for key, value in values.items()],
+        on_conflict=["key"],
+        update_fields=["value", "updated_at"],
+    )
