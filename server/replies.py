@@ -106,9 +106,13 @@ class ReplyService:
             except ConversationNotFound:
                 raise _conversation_not_found(frame.conversation_id) from None
             except DuplicateClientMessage:
-                # The same client_msg_id raced in on another socket and won.
+                # The same client_msg_id raced in on another socket and won, or its
+                # conversation has since been deleted.
                 found = await exchanges.find_exchange(user_id, frame.client_msg_id)
-                assert found is not None
+                if found is None:
+                    raise FrameError(
+                        "not_found", "this message was answered in a conversation since deleted"
+                    ) from None
                 await _replay(user_id, found[1], send)
                 return
             job = _Job(user_id, frame.client_msg_id, exchange, prompt, chat_settings, send, control)

@@ -3,6 +3,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import httpx
 import pytest
 from transformers import AutoTokenizer
 from websockets.exceptions import ConnectionClosed
@@ -357,4 +358,22 @@ async def test_history_and_memory_survive_a_restart(start_server: ServerFactory)
     done = (await recv_until(ws, "done"))[-1]
     assert done["usage"]["prompt_tokens"] > frames[-1]["usage"]["prompt_tokens"]
     assert len(stored_messages(second, token, conversation_id)) == 4
+    await ws.close()
+
+
+async def test_repeat_of_a_message_whose_conversation_was_deleted(server: LiveServer) -> None:
+    token = server.login()
+    ws, _ = await open_chat(server, token)
+    frame = chat_frame("soon gone", client_msg_id="gone-1")
+    await ws.send(frame)
+    conversation_id = (await recv_until(ws, "done"))[0]["conversation_id"]
+    deleted = httpx.delete(
+        f"{server.url}/api/conversations/{conversation_id}",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert deleted.status_code == 204
+    await ws.send(frame)
+    error = await recv(ws)
+    assert error["code"] == "not_found"
+    assert server.get("/api/me", token).json()["quota"] == 99, "still charged once"
     await ws.close()
