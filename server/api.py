@@ -13,7 +13,7 @@ from server.views import conversation_view, message_view, user_view
 from server.wechat import WeChatLoginError, code_to_openid
 from storage import conversations
 from storage.errors import ConversationNotFound
-from storage.users import get_or_create_user
+from storage.users import get_or_create_user, touch_last_seen
 
 MAX_PAGE = 100
 
@@ -60,6 +60,7 @@ async def login(request: Request) -> Response:
     )
     if user.banned:
         raise ApiError(403, "banned", "this account is banned")
+    await touch_last_seen(user.id)
     tokens: TokenCodec = request.app.state.tokens
     return JSONResponse(
         {"token": tokens.issue(user.id), "expires_in": tokens.ttl_seconds, "user": user_view(user)}

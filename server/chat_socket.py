@@ -14,6 +14,7 @@ from server.errors import ApiError
 from server.protocol import ChatFrame, FrameError, PingFrame, StopFrame, parse_frame
 from server.replies import ReplyControl, ReplyService
 from server.views import user_view
+from storage.users import touch_last_seen
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ async def chat_socket(websocket: WebSocket) -> None:
         code = CLOSE_BANNED if exc.status == 403 else CLOSE_UNAUTHORIZED
         await websocket.close(code=code, reason=exc.message[:120])
         return
+    await touch_last_seen(user.id)
     settings: Settings = websocket.app.state.settings
     service: ReplyService = websocket.app.state.replies
     sender = FrameSender(websocket)

@@ -12,7 +12,6 @@ from generation.decoding import (
     WordPieceDecoder,
 )
 from tests.generation.tokenizers import (
-    build_bert_chitchat_tokenizer,
     build_bpe_tokenizer,
     build_chat_template_tokenizer,
     build_sentencepiece_style_tokenizer,
@@ -34,16 +33,6 @@ def byte_level_ids(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
     symbols = [symbol for word, _ in pre_tokenized for symbol in word]
     ids: list[int] = tokenizer.convert_tokens_to_ids(symbols)
     return ids
-
-
-@pytest.fixture(scope="module")
-def bpe(tmp_path_factory: pytest.TempPathFactory) -> PreTrainedTokenizerBase:
-    return build_bpe_tokenizer(tmp_path_factory.mktemp("bpe"))
-
-
-@pytest.fixture(scope="module")
-def bert(tmp_path_factory: pytest.TempPathFactory) -> PreTrainedTokenizerBase:
-    return build_bert_chitchat_tokenizer(tmp_path_factory.mktemp("bert"))
 
 
 def assert_streams_as_full_decode(tokenizer: PreTrainedTokenizerBase, ids: list[int]) -> None:

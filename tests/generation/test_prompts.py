@@ -26,8 +26,6 @@ from generation.prompts import (
     make_format,
 )
 from tests.generation.tokenizers import (
-    build_bert_chitchat_tokenizer,
-    build_bpe_tokenizer,
     build_chat_template_tokenizer,
 )
 
@@ -42,21 +40,6 @@ CHITCHAT_TURNS = [
     Turn("user", "今天天气怎么样"),
 ]
 MAX_NEW = 10
-
-
-@pytest.fixture(scope="module")
-def bpe(tmp_path_factory: pytest.TempPathFactory) -> PreTrainedTokenizerBase:
-    return build_bpe_tokenizer(tmp_path_factory.mktemp("bpe"))
-
-
-@pytest.fixture(scope="module")
-def chat(tmp_path_factory: pytest.TempPathFactory) -> PreTrainedTokenizerBase:
-    return build_chat_template_tokenizer(tmp_path_factory.mktemp("chat"))
-
-
-@pytest.fixture(scope="module")
-def bert(tmp_path_factory: pytest.TempPathFactory) -> PreTrainedTokenizerBase:
-    return build_bert_chitchat_tokenizer(tmp_path_factory.mktemp("bert"))
 
 
 @pytest.fixture(params=["eos", "chat_template", "chitchat"])
