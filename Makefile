@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test check format
+.PHONY: install run test check format bench
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ run: install
 
 test: install
 	$(VENV)/bin/pytest
+
+bench: install
+	$(PY) bench/chat_latency.py
 
 check: install
 	$(VENV)/bin/ruff check .

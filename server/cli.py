@@ -14,8 +14,9 @@ from pydantic import ValidationError
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `wxgpt` console script."""
     args = _parser().parse_args(argv)
+    # The chat client's output is the reply itself; only problems belong beside it.
     logging.basicConfig(
-        level=logging.INFO,
+        level=logging.WARNING if args.run is _chat else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )

@@ -75,6 +75,7 @@ def test_migrate_serve_settings_and_chat(env: dict[str, str], serve, tiny_model:
 
     chat = run("chat", "--url", url, "--wid", "operator", "hello", "and again", env=env)
     assert chat.returncode == 0, chat.stderr
+    assert "HTTP Request" not in chat.stderr, "no log noise beside the reply"
     assert chat.stdout.count("\n") == 2, "two streamed replies, one per line"
     assert chat.stdout.strip()
     assert "[conversation 1 · 7 tokens · length · quota left 49]" in chat.stderr
@@ -105,6 +106,19 @@ def test_production_refuses_the_development_secret(env: dict[str, str], tiny_mod
     )
     assert result.returncode == 1
     assert "WXGPT_SECRET_KEY" in result.stderr
+
+
+def test_production_refuses_an_unmigrated_database(env: dict[str, str], tiny_model: Path) -> None:
+    production = {
+        **env,
+        "WXGPT_ENV": "production",
+        "WXGPT_SECRET_KEY": "s" * 48,
+        "WXGPT_DEV_LOGIN": "0",
+    }
+    result = run("serve", "--model", str(tiny_model), env=production, timeout=60)
+    assert result.returncode != 0
+    assert "pending migrations" in result.stderr
+    assert "run `wxgpt migrate` first" in result.stderr
 
 
 def test_chat_reports_an_unreachable_server(env: dict[str, str]) -> None:
