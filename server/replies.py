@@ -71,6 +71,8 @@ class ReplyService:
     ) -> None:
         """Answer one chat frame; raises FrameError before anything is stored or charged."""
         engine = self._holder.engine
+        if self._holder.error is not None:
+            raise FrameError("internal", "the model failed to load; the operator must fix it")
         if engine is None:
             raise FrameError("busy", "the model is still loading; try again in a moment")
         if user_id in self._busy_users:
@@ -88,7 +90,7 @@ class ReplyService:
         if existing is not None:
             await _replay(user_id, existing[1], send)
             return
-        chat_settings = await load_chat_settings()
+        chat_settings = _fit_to_model(await load_chat_settings(), engine)
         prompt = await _build_prompt(engine, user_id, frame, chat_settings)
         try:
             ticket = engine.reserve()
@@ -197,6 +199,21 @@ async def _run(engine: Engine, ticket: Ticket, job: _Job) -> None:
             exchange.quota_left,
         )
     )
+
+
+def _fit_to_model(chat: ChatSettings, engine: Engine) -> ChatSettings:
+    """Cap max_new_tokens at half the context, so a setting too big for this model still
+    leaves room for the question instead of failing every reply."""
+    cap = engine.loaded.context_size // 2
+    if chat.max_new_tokens <= cap:
+        return chat
+    logger.warning(
+        "max_new_tokens %d does not fit the model's %d-token context; using %d",
+        chat.max_new_tokens,
+        engine.loaded.context_size,
+        cap,
+    )
+    return chat.model_copy(update={"max_new_tokens": cap})
 
 
 async def _build_prompt(

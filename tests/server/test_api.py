@@ -1,6 +1,8 @@
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import itsdangerous.timed
@@ -12,6 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from server.auth import TokenCodec
+from server.config import Settings
 from tests.live_server import LiveServer, chat_frame, open_chat, recv_until
 from tests.server.conftest import ServerFactory
 
@@ -53,6 +56,37 @@ def test_health_and_readiness(server: LiveServer) -> None:
     ready = httpx.get(server.url + "/readyz")
     assert ready.status_code == 200
     assert ready.json()["model"] == server.settings.model.rsplit("/", 1)[-1]
+
+
+async def test_a_model_that_fails_to_load_is_reported(tmp_path: Path) -> None:
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "gpt2"}')
+    settings = Settings(
+        _env_file=None,
+        db_url=f"sqlite://{tmp_path / 'db.sqlite3'}",
+        model=str(broken),
+        dev_login=True,
+    )
+    server = LiveServer(settings).start(wait_for_model=False)
+    try:
+        for _ in range(200):
+            ready = httpx.get(server.url + "/readyz")
+            if "failed" in ready.text:
+                break
+            await asyncio.sleep(0.05)
+        status, code, message = error_of(ready)
+        assert (status, code) == (503, "unavailable")
+        assert message.startswith("model failed to load")
+        assert httpx.get(server.url + "/healthz").status_code == 200
+        ws, _ = await open_chat(server, server.login())
+        await ws.send(chat_frame("anyone there?"))
+        error = (await recv_until(ws, "error"))[-1]
+        assert error["code"] == "internal"
+        assert "failed to load" in error["message"]
+        await ws.close()
+    finally:
+        server.stop()
 
 
 def test_dev_login_creates_the_user_once_with_the_default_quota(server: LiveServer) -> None:

@@ -79,7 +79,7 @@ async def test_second_turn_prompt_holds_the_first_turn(
 
 
 async def test_stop_mid_reply_stops_the_model(start_server: ServerFactory) -> None:
-    server = start_server(chat={"max_new_tokens": 1000})
+    server = start_server(chat={"max_new_tokens": 500})
     token = server.login()
     ws, _ = await open_chat(server, token)
     await ws.send(chat_frame("tell me a long story"))
@@ -91,7 +91,7 @@ async def test_stop_mid_reply_stops_the_model(start_server: ServerFactory) -> No
     frames = await recv_until(ws, "done")
     done = frames[-1]
     assert done["finish_reason"] == "cancelled"
-    assert done["usage"]["completion_tokens"] < 1000
+    assert done["usage"]["completion_tokens"] < 500
     text = "".join(f["text"] for f in seen + frames if f["type"] == "delta")
     reply = stored_messages(server, token, start["conversation_id"])[-1]
     assert (reply["status"], reply["finish_reason"], reply["content"]) == (
@@ -108,7 +108,7 @@ async def test_stop_mid_reply_stops_the_model(start_server: ServerFactory) -> No
 async def test_model_stops_within_one_step_of_the_flag(
     start_server: ServerFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server = start_server(chat={"max_new_tokens": 1000})
+    server = start_server(chat={"max_new_tokens": 500})
     token = server.login()
     ws, _ = await open_chat(server, token)
     caplog.set_level("INFO", logger="server.replies")
@@ -126,7 +126,7 @@ async def test_model_stops_within_one_step_of_the_flag(
 async def test_closing_the_socket_mid_reply_stores_the_partial_reply(
     start_server: ServerFactory,
 ) -> None:
-    server = start_server(chat={"max_new_tokens": 1000})
+    server = start_server(chat={"max_new_tokens": 500})
     token = server.login()
     ws, _ = await open_chat(server, token)
     await ws.send(chat_frame("keep talking"))
@@ -135,7 +135,7 @@ async def test_closing_the_socket_mid_reply_stores_the_partial_reply(
     await ws.close()
     reply = await _wait_for_status(server, token, start["conversation_id"], "interrupted")
     assert reply["content"].startswith(received)
-    assert 0 < reply["completion_tokens"] < 1000
+    assert 0 < reply["completion_tokens"] < 500
     assert reply["finish_reason"] == "cancelled"
 
 
@@ -251,14 +251,23 @@ async def test_binary_frame_is_refused_politely(server: LiveServer) -> None:
 async def test_message_too_long_for_the_model_names_the_token_limit(
     start_server: ServerFactory,
 ) -> None:
-    server = start_server(chat={"max_new_tokens": 1000})
+    server = start_server(max_message_chars=10_000, chat={"max_new_tokens": 500})
     token = server.login()
     ws, _ = await open_chat(server, token)
-    await ws.send(chat_frame("the cat sat on the mat " * 60))
+    await ws.send(chat_frame("the cat sat on the mat " * 150))
     error = await recv(ws)
     assert error["code"] == "too_long"
-    assert "the limit is 24 tokens" in error["message"], "1024 positions - 1000 new tokens"
+    assert "the limit is 524 tokens" in error["message"], "1024 positions - 500 new tokens"
     assert server.get("/api/me", token).json()["quota"] == 100, "nothing charged"
+    await ws.close()
+
+
+async def test_max_new_tokens_too_big_for_the_model_is_capped(start_server: ServerFactory) -> None:
+    server = start_server(chat={"max_new_tokens": 4000})
+    ws, _ = await open_chat(server, server.login())
+    await ws.send(chat_frame("go"))
+    done = (await recv_until(ws, "done"))[-1]
+    assert (done["finish_reason"], done["usage"]["completion_tokens"]) == ("length", 512)
     await ws.close()
 
 
