@@ -1,16 +1,22 @@
 """A tiny GPT-2 built by the test: random weights, a tokenizer trained on a few lines."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel
+from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerBase
 
 from tests.generation.tokenizers import build_bpe_tokenizer
 
 
-def build_tiny_gpt2(directory: Path, *, n_positions: int = 1024) -> Path:
+def build_tiny_gpt2(
+    directory: Path,
+    *,
+    n_positions: int = 1024,
+    tokenizer_builder: Callable[[Path], PreTrainedTokenizerBase] = build_bpe_tokenizer,
+) -> Path:
     """Save a tiny GPT-2 and its tokenizer to `directory` (loadable with from_pretrained)."""
-    tokenizer = build_bpe_tokenizer(directory)
+    tokenizer = tokenizer_builder(directory)
     torch.manual_seed(0)
     config = GPT2Config(
         vocab_size=len(tokenizer),

@@ -1,13 +1,17 @@
 import asyncio
+import unicodedata
+from pathlib import Path
 
 import pytest
 import torch
 
 from generation.engine import Engine
-from generation.loading import LoadedModel
+from generation.loading import LoadedModel, ModelSpec, load_model
 from generation.prompts import Turn
 from generation.sampling import SamplingParams
 from generation.stopping import CancelToken
+from tests.generation.tokenizers import build_bert_chitchat_tokenizer
+from tests.tiny_model import build_tiny_gpt2
 
 GREEDY = SamplingParams(temperature=0, max_new_tokens=20, repetition_penalty=1.0)
 
@@ -120,4 +124,25 @@ async def test_loop_stays_responsive_while_generating(loaded_tiny: LoadedModel) 
     ticking.cancel()
     assert result.completion_tokens == 100
     assert ticks > 10, "the event loop kept running while the model worked"
+    engine.close()
+
+
+async def test_chitchat_model_streams_chinese_without_spaces(tmp_path: Path) -> None:
+    folder = build_tiny_gpt2(tmp_path / "chitchat", tokenizer_builder=build_bert_chitchat_tokenizer)
+    loaded = load_model(ModelSpec(source=str(folder)))
+    assert loaded.prompt_format.name == "chitchat"
+    engine = Engine(loaded, slots=1, max_waiting=0)
+    torch.manual_seed(1)
+    sampled = SamplingParams(
+        temperature=1.0, top_k=0, top_p=1.0, repetition_penalty=1.0, max_new_tokens=40
+    )
+    pieces, result = await collect(engine, prompt(loaded, "你好"), sampled)
+    assert "".join(pieces) == result.text
+    assert result.completion_tokens == 40
+    wide = [ch for ch in result.text if unicodedata.east_asian_width(ch) in "WF"]
+    assert wide, "the tiny model picked some Chinese characters"
+    assert all(
+        not (a in wide and b == " " and c in wide)
+        for a, b, c in zip(result.text, result.text[1:], result.text[2:], strict=False)
+    ), result.text
     engine.close()
