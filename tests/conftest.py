@@ -1,6 +1,8 @@
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from generation.loading import LoadedModel, ModelSpec, load_model
 from tests.tiny_model import build_tiny_gpt2
@@ -16,3 +18,12 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def loaded_tiny(tiny_model: Path) -> LoadedModel:
     """The tiny GPT-2 loaded through wxgpt's own loading code."""
     return load_model(ModelSpec(source=str(tiny_model)))
+
+
+@pytest.fixture(autouse=True)
+def _forget_compiled_sql() -> Iterator[None]:
+    """Tortoise caches INSERT/DELETE SQL per connection name, not per dialect, for the whole
+    process; the tests switch "default" between SQLite and PostgreSQL, so start clean."""
+    EXECUTOR_CACHE.clear()
+    yield
+    EXECUTOR_CACHE.clear()

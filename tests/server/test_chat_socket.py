@@ -10,6 +10,7 @@ from websockets.exceptions import ConnectionClosed
 
 from generation.prompts import Turn, make_format
 from tests.live_server import LiveServer, chat_frame, open_chat, recv, recv_until
+from tests.pg import new_pg_database
 from tests.server.conftest import ServerFactory
 
 
@@ -386,3 +387,27 @@ async def test_repeat_of_a_message_whose_conversation_was_deleted(server: LiveSe
     assert error["code"] == "not_found"
     assert server.get("/api/me", token).json()["quota"] == 99, "still charged once"
     await ws.close()
+
+
+@pytest.mark.postgres
+async def test_chat_with_memory_on_postgresql(start_server: ServerFactory) -> None:
+    async with new_pg_database() as url:
+        server = start_server(db_url=url)
+        try:
+            token = server.login()
+            ws, _ = await open_chat(server, token)
+            await ws.send(chat_frame("first on postgres"))
+            first = await recv_until(ws, "done")
+            conversation_id = first[0]["conversation_id"]
+            await ws.send(chat_frame("second on postgres", conversation_id))
+            second = await recv_until(ws, "done")
+            await ws.close()
+            assert second[-1]["usage"]["prompt_tokens"] > first[-1]["usage"]["prompt_tokens"]
+            messages = stored_messages(server, token, conversation_id)
+            assert [m["status"] for m in messages] == ["complete"] * 4
+            assert messages[1]["content"] == "".join(
+                f["text"] for f in first if f["type"] == "delta"
+            )
+            assert second[-1]["quota"] == 98
+        finally:
+            server.stop()
