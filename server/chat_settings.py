@@ -25,13 +25,7 @@ class ChatSettings(BaseModel):
 
     def sampling(self) -> SamplingParams:
         """The sampling part, as the engine takes it."""
-        return SamplingParams(
-            temperature=self.temperature,
-            top_k=self.top_k,
-            top_p=self.top_p,
-            repetition_penalty=self.repetition_penalty,
-            max_new_tokens=self.max_new_tokens,
-        )
+        return SamplingParams(**self.model_dump(exclude={"history_turns"}))
 
 
 async def load_chat_settings() -> ChatSettings:
@@ -44,8 +38,8 @@ async def load_chat_settings() -> ChatSettings:
         return ChatSettings.model_validate(values)
     except ValidationError as exc:
         logger.error("stored generation settings are invalid, using defaults for them: %s", exc)
-        good = {k: v for k, v in values.items() if not _field_invalid(k, v)}
-        return ChatSettings.model_validate(good)
+        invalid = {error["loc"][0] for error in exc.errors()}
+        return ChatSettings.model_validate({k: v for k, v in values.items() if k not in invalid})
 
 
 async def save_chat_settings(changes: dict[str, Any]) -> ChatSettings:
@@ -54,11 +48,3 @@ async def save_chat_settings(changes: dict[str, Any]) -> ChatSettings:
     updated = ChatSettings.model_validate({**current.model_dump(), **changes})
     await stored.set_settings({PREFIX + key: getattr(updated, key) for key in changes})
     return updated
-
-
-def _field_invalid(key: str, value: Any) -> bool:
-    try:
-        ChatSettings.model_validate({key: value})
-    except ValidationError:
-        return True
-    return False

@@ -6,9 +6,12 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
+
+if TYPE_CHECKING:
+    from server.config import Settings
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -70,7 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_settings(args: argparse.Namespace, **overrides: Any) -> Any:
+def _load_settings(**overrides: Any) -> "Settings":
+    # Imported here: config pulls in torch, which `wxgpt chat` does not need.
     from server.config import Settings
 
     values = {key: value for key, value in overrides.items() if value is not None}
@@ -87,9 +91,7 @@ def _serve(args: argparse.Namespace) -> None:
     from generation.loading import check_available
     from server.app import create_app
 
-    settings = _load_settings(
-        args, host=args.host, port=args.port, model=args.model, db_url=args.db_url
-    )
+    settings = _load_settings(host=args.host, port=args.port, model=args.model, db_url=args.db_url)
     try:
         check_available(settings.model_spec())
     except ModelNotFound as exc:
@@ -108,7 +110,7 @@ def _serve(args: argparse.Namespace) -> None:
 def _migrate(args: argparse.Namespace) -> None:
     from storage.migrate import apply_migrations
 
-    settings = _load_settings(args, db_url=args.db_url)
+    settings = _load_settings(db_url=args.db_url)
     applied = asyncio.run(apply_migrations(settings.db_url))
     print(f"applied: {', '.join(applied)}" if applied else "database is up to date")
 
@@ -126,7 +128,7 @@ def _chat(args: argparse.Namespace) -> None:
 
 
 def _settings(args: argparse.Namespace) -> None:
-    settings = _load_settings(args, db_url=args.db_url)
+    settings = _load_settings(db_url=args.db_url)
     changes = {}
     for change in args.changes:
         key, sep, raw = change.partition("=")
