@@ -1,0 +1,47 @@
+"""A wxgpt server for the mini-program's jest suite: a tiny GPT-2, dev login, a temp SQLite file.
+
+Prints `WXGPT_TEST_SERVER <url>` once /readyz answers 200 and serves until stdin closes.
+Run from the repository root: `python -m tests.miniprogram_server`.
+"""
+
+import sys
+import tempfile
+from pathlib import Path
+
+from server.chat_settings import save_chat_settings
+from server.config import Settings
+from tests.live_server import LiveServer
+from tests.tiny_model import build_tiny_gpt2
+
+# Replies long enough to drop a socket in the middle of one; few replies per user so the
+# quota can run out in a test; a low message limit so "too long" is cheap to reach.
+CHAT_SETTINGS = {"temperature": 0, "max_new_tokens": 200}
+DEFAULT_QUOTA = 3
+MAX_MESSAGE_CHARS = 200
+
+
+def main() -> None:
+    """Build the model, start the server, print its address, serve until stdin closes."""
+    with tempfile.TemporaryDirectory(prefix="wxgpt-miniprogram-") as scratch:
+        root = Path(scratch)
+        model = build_tiny_gpt2(root / "tiny-gpt2")
+        settings = Settings(
+            _env_file=None,
+            db_url=f"sqlite://{root / 'wxgpt.sqlite3'}",
+            model=str(model),
+            dev_login=True,
+            default_quota=DEFAULT_QUOTA,
+            max_message_chars=MAX_MESSAGE_CHARS,
+            max_concurrent_generations=2,
+        )
+        server = LiveServer(settings).start()
+        try:
+            server.call(save_chat_settings(CHAT_SETTINGS))
+            print(f"WXGPT_TEST_SERVER {server.url}", flush=True)
+            sys.stdin.read()
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
