@@ -7,8 +7,9 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 STAMP := $(VENV)/.installed
+NODE_STAMP := miniprogram/node_modules/.installed
 
-.PHONY: install run test check format bench
+.PHONY: install run test test-miniprogram check format bench
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,8 +27,16 @@ run: install
 	$(VENV)/bin/wxgpt migrate
 	WXGPT_DEV_LOGIN=$${WXGPT_DEV_LOGIN:-1} $(VENV)/bin/wxgpt serve
 
-test: install
+test: install test-miniprogram
 	$(VENV)/bin/pytest
+
+# The mini-program's jest suite; it starts a real server with this venv's python.
+$(NODE_STAMP): miniprogram/package.json miniprogram/package-lock.json
+	cd miniprogram && npm ci --no-audit --no-fund
+	touch $@
+
+test-miniprogram: install $(NODE_STAMP)
+	cd miniprogram && WXGPT_PYTHON=$(abspath $(PY)) npx --no-install jest
 
 bench: install
 	$(PY) bench/chat_latency.py
