@@ -15,7 +15,7 @@ from tests.tiny_model import build_tiny_gpt2
 
 # Replies long enough to drop a socket in the middle of one; few replies per user so the
 # quota can run out in a test; a low message limit so "too long" is cheap to reach.
-CHAT_SETTINGS = {"temperature": 0, "max_new_tokens": 200}
+CHAT_SETTINGS = {"temperature": 0, "max_new_tokens": 80}
 DEFAULT_QUOTA = 3
 MAX_MESSAGE_CHARS = 200
 
