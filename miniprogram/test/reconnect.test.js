@@ -78,3 +78,15 @@ test('close() stops reconnecting; a chat sent offline goes out once the socket o
   expect(net.sockets).toHaveLength(1);
   expect(net.alive).toBe(0);
 });
+
+test('stop while offline drops a chat that never went out', async () => {
+  session = await loggedInClient({ backoff: BACKOFF });
+  const { client, net } = session;
+  client.send('hello', null);
+  client.stop();
+  expect(client.state.reply).toBeNull();
+  client.open();
+  await stateWhere(client, isOpen);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  expect(net.sockets[0].sent || []).toEqual([]);
+});

@@ -102,6 +102,8 @@ class ChatClient extends Emitter {
       text: '',
       status: 'sending',
       queuePosition: null,
+      sent: false, // the chat frame went out at least once
+      stopRequested: false, // stop asked while offline: sent after the reconnect
     };
     this._set({ reply, error: null });
     // Offline, the chat waits: it goes out once the socket is (re)opened.
@@ -109,12 +111,15 @@ class ChatClient extends Emitter {
     return reply.clientMsgId;
   }
 
-  /** Stop the running reply; the server stores what was written and answers `done`. */
+  /** Stop the running reply; the server stores what was written and answers `done`.
+   * Offline, a chat never sent is dropped; one the server may have is stopped on reconnect. */
   stop() {
     const reply = this._state.reply;
     if (!reply) return;
     if (this._state.connection === 'open') {
       this._sendFrame({ type: 'stop' });
+    } else if (reply.sent) {
+      this._updateReply({ stopRequested: true });
     } else {
       this._endReply('stopped');
     }
@@ -212,6 +217,7 @@ class ChatClient extends Emitter {
         offset: codePointLength(reply.text),
       });
     }
+    if (reply.stopRequested) this._sendFrame({ type: 'stop' });
   }
 
   _onQueued(frame) {
@@ -268,6 +274,7 @@ class ChatClient extends Emitter {
   }
 
   _sendChat(reply) {
+    this._updateReply({ sent: true });
     this._sendFrame({
       type: 'chat',
       conversation_id: reply.conversationId,
