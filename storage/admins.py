@@ -20,7 +20,9 @@ _UNKNOWN_USER_HASH = _hasher.hash(secrets.token_hex(16))
 async def create_admin(username: str, password: str, role: AdminRole) -> Admin:
     """A new admin account; raises AdminExists if the username is taken."""
     try:
-        return await Admin.create(username=username, password_hash=_hasher.hash(password), role=role)
+        return await Admin.create(
+            username=username, password_hash=_hasher.hash(password), role=role
+        )
     except IntegrityError:
         raise AdminExists(username) from None
 

@@ -5,7 +5,9 @@ from typing import Any
 from storage.models import AuditEntry
 
 
-async def record(admin: str, action: str, target: str = "", detail: dict[str, Any] | None = None) -> None:
+async def record(
+    admin: str, action: str, target: str = "", detail: dict[str, Any] | None = None
+) -> None:
     """Append one admin action to the log."""
     await AuditEntry.create(admin=admin, action=action, target=target, detail=detail or {})
 
