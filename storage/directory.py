@@ -87,7 +87,7 @@ async def list_conversations(
     total = await query.count()
     found = await (
         query.annotate(message_count=Count("messages"))
-        .select_related("user")
+        .prefetch_related("user")
         .order_by("-updated_at", "-id")
         .offset(offset)
         .limit(limit)
@@ -101,7 +101,7 @@ async def get_transcript(conversation_id: int) -> tuple[ConversationRow, list[Me
     conversation = (
         await Conversation.filter(id=conversation_id)
         .annotate(message_count=Count("messages"))
-        .select_related("user")
+        .prefetch_related("user")
         .first()
     )
     if conversation is None:
