@@ -1,11 +1,13 @@
 """The admin API on a real server: sessions, refusals, users and quotas, conversations,
 settings and the audit log."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from storage.models import AdminSession, QuotaLedger
 from tests.live_server import LiveServer, chat_frame, error_of, open_chat, recv_until
@@ -180,10 +182,16 @@ def test_quota_for_an_unknown_user_is_not_found(server: LiveServer, admin: str) 
     assert error_of(response) == (404, "not_found", "user 4242 not found")
 
 
-async def test_ban_refuses_login_and_unban_restores_it(server: LiveServer, admin: str) -> None:
+async def test_ban_closes_open_sockets_refuses_login_and_unban_restores_it(
+    server: LiveServer, admin: str
+) -> None:
     user_id = user_id_of(server, "troll")
+    ws, _ = await open_chat(server, server.login("troll"))
     banned = call(server, "POST", f"/api/admin/users/{user_id}/ban", admin, {"reason": "spam"})
     assert banned.json()["banned"] is True
+    with pytest.raises(ConnectionClosed):
+        await asyncio.wait_for(ws.recv(), 5)
+    assert ws.close_code == 4403
     refused = httpx.post(server.url + "/api/auth/login", json={"wid": "troll"})
     assert error_of(refused)[:2] == (403, "banned")
     call(server, "POST", f"/api/admin/users/{user_id}/unban", admin)
