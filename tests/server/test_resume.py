@@ -6,9 +6,10 @@ from tests.live_server import LiveServer, chat_frame, open_chat, recv, recv_unti
 from tests.server.conftest import ServerFactory
 from tests.server.test_chat_socket import stored_messages, wait_for_status
 
-# Greedy and as long as the tiny model allows (half its 1024 positions): the reply runs
-# long enough to drop the socket in the middle of it.
-LONG = {"max_new_tokens": 512}
+# Greedy, and the tiny model never ends a reply early: it runs long enough to drop the
+# socket in the middle of it.
+MAX_NEW_TOKENS = 256
+LONG = {"max_new_tokens": MAX_NEW_TOKENS}
 
 
 def resume_frame(message_id: int, offset: int) -> str:
@@ -61,7 +62,7 @@ async def test_drop_mid_reply_then_resume_from_the_last_offset_gives_the_whole_r
     assert len(frames) > 3, "caught up at once, then live pieces"
     done = frames[-1]
     assert (done["message_id"], done["finish_reason"]) == (start["message_id"], "length")
-    assert done["usage"]["completion_tokens"] == 512
+    assert done["usage"]["completion_tokens"] == MAX_NEW_TOKENS
     assert done["quota"] == 99
     reply = stored_messages(server, token, start["conversation_id"])[-1]
     assert (reply["status"], reply["id"]) == ("complete", start["message_id"])
@@ -98,7 +99,7 @@ async def test_after_the_grace_period_the_reply_is_stored_interrupted_and_resuma
     start, received = await start_and_drop(server, token)
     reply = await wait_for_status(server, token, start["conversation_id"], "interrupted")
     assert reply["content"].startswith(received)
-    assert reply["completion_tokens"] < 512
+    assert reply["completion_tokens"] < MAX_NEW_TOKENS
 
     ws, _ = await open_chat(server, token)
     await ws.send(resume_frame(start["message_id"], len(received)))
@@ -121,7 +122,7 @@ async def test_stop_on_the_resuming_socket_stops_the_reply(start_server: ServerF
     await ws.send(json.dumps({"type": "stop"}))
     frames = caught_up + await recv_until(ws, "done")
     assert frames[-1]["finish_reason"] == "cancelled"
-    assert frames[-1]["usage"]["completion_tokens"] < 512
+    assert frames[-1]["usage"]["completion_tokens"] < MAX_NEW_TOKENS
     reply = stored_messages(server, token, start["conversation_id"])[-1]
     assert (reply["status"], reply["content"]) == ("stopped", received + text_of(frames))
     await ws.close()
@@ -235,4 +236,4 @@ async def test_shutdown_stores_a_running_reply_as_interrupted(
     db.close()
     assert status == "interrupted"
     assert content.startswith(received)
-    assert 0 < tokens < 512
+    assert 0 < tokens < MAX_NEW_TOKENS
