@@ -65,6 +65,7 @@ class LiveReply:
         self.reason: CancelReason | None = None
         self.text = ""
         self.started = False
+        self.position: int | None = None
         self.final: dict[str, Any] | None = None
         self._grace_seconds = grace_seconds
         self._grace_timer: asyncio.TimerHandle | None = None
@@ -84,6 +85,7 @@ class LiveReply:
 
     async def queued(self, position: int) -> None:
         """Tell the watchers their place in line."""
+        self.position = position
         await self._broadcast(protocol.queued(position))
 
     async def begin(self) -> None:
@@ -137,6 +139,9 @@ class LiveReply:
             self._grace_timer = None
         if watcher.left:
             self.detach(watcher)
+        elif not self.started and self.position is not None:
+            # Sent after joining, so a `start` broadcast meanwhile comes after it.
+            await watcher.send(protocol.queued(self.position))
 
     def detach(self, watcher: Watcher) -> None:
         """Forget `watcher`; with nobody left, cancel the reply after the grace period."""

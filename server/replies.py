@@ -66,7 +66,9 @@ class ReplyService:
             return
         engine = self._engine()
         if user_id in self._busy_users:
-            raise FrameError("busy", "one reply at a time: wait for the current reply or stop it")
+            raise FrameError(
+                "busy", "one reply at a time: wait for the current reply, or resume it and stop it"
+            )
         self._busy_users.add(user_id)
         try:
             live = await self._accept(engine, user_id, frame)

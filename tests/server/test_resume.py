@@ -237,3 +237,29 @@ async def test_shutdown_stores_a_running_reply_as_interrupted(
     assert status == "interrupted"
     assert content.startswith(received)
     assert 0 < tokens < MAX_NEW_TOKENS
+
+
+async def test_retry_while_waiting_in_line_tells_the_place_then_streams(
+    start_server: ServerFactory,
+) -> None:
+    server = start_server(max_concurrent_generations=1, chat=LONG)
+    first_ws, _ = await open_chat(server, server.login())
+    await first_ws.send(chat_frame("I got the slot"))
+    await recv_until(first_ws, "delta")
+    token = server.login()
+    ws, _ = await open_chat(server, token)
+    await ws.send(chat_frame("I wait", client_msg_id="in-line"))
+    assert await recv(ws) == {"type": "queued", "position": 1}
+    await ws.close()
+    ws, _ = await open_chat(server, token)
+    await ws.send(chat_frame("I wait", client_msg_id="in-line"))
+    assert await recv(ws) == {"type": "queued", "position": 1}
+    await first_ws.send(json.dumps({"type": "stop"}))
+    frames = await recv_until(ws, "done")
+    assert frames[0]["type"] == "start"
+    assert frames[-1]["finish_reason"] == "length"
+    reply = stored_messages(server, token, frames[0]["conversation_id"])[-1]
+    assert (reply["status"], reply["content"]) == ("complete", text_of(frames))
+    assert ledger_rows(server, "in-line") == [("chat", -1)]
+    await ws.close()
+    await first_ws.close()
