@@ -16,6 +16,7 @@ from server.auth import TokenCodec
 from server.chat_socket import chat_socket
 from server.config import Settings
 from server.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
+from server.live_replies import LiveReplies
 from server.rate_limit import FailureLimiter
 from server.replies import ModelHolder, ReplyService
 from storage.database import connect, disconnect, recover_interrupted_replies
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app; the database is opened and the model loaded in its lifespan."""
     settings = settings or Settings()
     holder = ModelHolder()
+    replies = ReplyService(holder, LiveReplies(settings.resume_grace_seconds))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -47,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             loading.cancel()
+            await replies.live.shutdown()
             if holder.engine is not None:
                 holder.engine.close()
             await disconnect()
@@ -69,7 +72,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.tokens = TokenCodec(settings.secret_key, settings.token_ttl)
     app.state.model = holder
-    app.state.replies = ReplyService(holder)
+    app.state.replies = replies
     app.state.admin_logins = FailureLimiter(
         settings.admin_login_attempts, settings.admin_login_window
     )
