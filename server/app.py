@@ -11,11 +11,14 @@ from starlette.routing import WebSocketRoute
 
 from generation.engine import Engine
 from generation.loading import load_model
-from server import admin_api, admin_auth, api, health
+from server import admin_api, admin_auth, api, health, metrics, ops
 from server.auth import TokenCodec
 from server.chat_socket import chat_socket
 from server.config import Settings
 from server.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
+from server.metrics import Metrics
+from server.ops import ProcessStats
+from server.presence import Presence
 from server.rate_limit import FailureLimiter
 from server.replies import ModelHolder, ReplyService
 from storage.database import connect, disconnect, recover_interrupted_replies
@@ -32,6 +35,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app; the database is opened and the model loaded in its lifespan."""
     settings = settings or Settings()
     holder = ModelHolder()
+    app_metrics = Metrics()
+    presence = Presence(app_metrics)
+    app_metrics.watch(presence.__len__, holder)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -43,10 +49,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "marked %d replies left unfinished by a previous run as interrupted", recovered
             )
         loading = asyncio.create_task(_load(settings, holder))
+        sampling = asyncio.create_task(presence.sample_forever())
         try:
             yield
         finally:
             loading.cancel()
+            sampling.cancel()
             if holder.engine is not None:
                 holder.engine.close()
             await disconnect()
@@ -57,6 +65,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *api.routes,
             *admin_auth.routes,
             *admin_api.routes,
+            *ops.routes,
+            *metrics.routes,
             WebSocketRoute("/ws/chat", chat_socket),
         ],
         exception_handlers={
@@ -70,6 +80,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.tokens = TokenCodec(settings.secret_key, settings.token_ttl)
     app.state.model = holder
     app.state.replies = ReplyService(holder)
+    app.state.metrics = app_metrics
+    app.state.presence = presence
+    app.state.process_stats = ProcessStats()
     app.state.admin_logins = FailureLimiter(
         settings.admin_login_attempts, settings.admin_login_window
     )

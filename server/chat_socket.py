@@ -7,10 +7,11 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from server import protocol
+from server import logs, protocol
 from server.auth import authenticate
 from server.config import Settings
 from server.errors import ApiError
+from server.presence import Presence, SocketPresence
 from server.protocol import ChatFrame, FrameError, PingFrame, StopFrame, parse_frame
 from server.replies import ReplyControl, ReplyService
 from server.views import user_view
@@ -25,8 +26,9 @@ CLOSE_BANNED = 4403
 class FrameSender:
     """Sends JSON frames one at a time; after the client has gone, sending is a no-op."""
 
-    def __init__(self, websocket: WebSocket) -> None:
+    def __init__(self, websocket: WebSocket, presence: SocketPresence) -> None:
         self._websocket = websocket
+        self._presence = presence
         self._lock = asyncio.Lock()
         self.open = True
 
@@ -34,11 +36,25 @@ class FrameSender:
         """Send one frame unless the socket is gone; never raises for a closed socket."""
         if not self.open:
             return
+        text = json.dumps(frame, ensure_ascii=False)
         async with self._lock:
             try:
-                await self._websocket.send_text(json.dumps(frame, ensure_ascii=False))
+                await self._websocket.send_text(text)
             except (WebSocketDisconnect, RuntimeError, OSError):
                 self.open = False
+                return
+        self._presence.sent(frame, len(text.encode()))
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close the socket from the server's side (an operator, a ban); no frame follows."""
+        async with self._lock:
+            if not self.open:
+                return
+            self.open = False
+            try:
+                await self._websocket.close(code=code, reason=reason)
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                return
 
 
 async def chat_socket(websocket: WebSocket) -> None:
@@ -53,7 +69,12 @@ async def chat_socket(websocket: WebSocket) -> None:
     await touch_last_seen(user.id)
     settings: Settings = websocket.app.state.settings
     service: ReplyService = websocket.app.state.replies
-    sender = FrameSender(websocket)
+    presence: Presence = websocket.app.state.presence
+    row = SocketPresence(user, _remote(websocket))
+    sender = FrameSender(websocket, row)
+    presence.add(row, sender.close)
+    logs.socket_id.set(row.id)
+    logger.info("chat socket opened by user %d from %s", user.id, row.remote)
     await sender.send(protocol.ready(user_view(user), user.quota))
     running: tuple[asyncio.Task[None], ReplyControl] | None = None
     try:
@@ -66,6 +87,7 @@ async def chat_socket(websocket: WebSocket) -> None:
                     protocol.error("bad_request", "binary frames are not supported; send JSON text")
                 )
                 continue
+            row.received(len(message["text"].encode()))
             try:
                 frame = parse_frame(
                     message["text"],
@@ -92,7 +114,9 @@ async def chat_socket(websocket: WebSocket) -> None:
                     )
                     continue
                 control = ReplyControl()
+                row.reply_started(control)
                 task = asyncio.create_task(_serve_chat(service, user.id, frame, sender, control))
+                task.add_done_callback(lambda _: row.reply_ended())
                 running = (task, control)
     finally:
         sender.open = False
@@ -100,6 +124,13 @@ async def chat_socket(websocket: WebSocket) -> None:
             running[1].cancel("disconnect")
             # The reply task stores what was generated; wait so nothing is lost.
             await asyncio.shield(running[0])
+        presence.remove(row)
+        logger.info("chat socket closed")
+
+
+def _remote(websocket: WebSocket) -> str:
+    client = websocket.client
+    return f"{client.host}:{client.port}" if client else "unknown"
 
 
 async def _serve_chat(

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(2000, ge=1)
     max_frame_bytes: int = Field(16 * 1024, ge=256)
 
+    log_json: bool = False
+
     @model_validator(mode="after")
     def _no_default_secret_in_production(self) -> "Settings":
         if self.env == "production":

@@ -12,7 +12,7 @@ from generation.errors import QueueFull
 from generation.prompts import Prompt, PromptTooLong, Turn, fit_prompt
 from generation.queue import Ticket
 from generation.stopping import CancelToken
-from server import protocol
+from server import logs, protocol
 from server.chat_settings import ChatSettings, load_chat_settings
 from server.protocol import ChatFrame, FrameError
 from storage import conversations, exchanges
@@ -32,6 +32,8 @@ class ReplyControl:
 
     token: CancelToken = field(default_factory=CancelToken)
     reason: CancelReason | None = None
+    # How generation ended, for the presence registry and metrics; None if it never ran.
+    result: GenerationResult | None = None
     _cancelled: asyncio.Event = field(default_factory=asyncio.Event)
 
     def cancel(self, reason: CancelReason) -> None:
@@ -141,6 +143,7 @@ class _Job:
 async def _run(engine: Engine, ticket: Ticket, job: _Job) -> None:
     """Wait for a slot, stream the reply, store it however it ended, then send `done`."""
     exchange, send = job.exchange, job.send
+    logs.reply_id.set(exchange.reply_id)
     try:
         result = GenerationResult("", "cancelled", len(job.prompt.ids), 0, None, 0.0)
         if await _wait_for_slot(ticket, send, job.control):
@@ -154,6 +157,7 @@ async def _run(engine: Engine, ticket: Ticket, job: _Job) -> None:
     except Exception:
         logger.exception("reply %d failed", exchange.reply_id)
         result = GenerationResult("", "error", len(job.prompt.ids), 0, None, 0.0, error="internal")
+    job.control.result = result
     status = _status_of(result, job.control)
     await exchanges.finish_reply(
         exchange.reply_id,
