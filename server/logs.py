@@ -5,7 +5,7 @@ import logging
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 # Tasks copy the context they are created in, so a reply task inherits its socket's id.
 socket_id: ContextVar[str | None] = ContextVar("socket_id", default=None)
@@ -46,9 +46,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
-def log_handler(*, json_lines: bool) -> logging.Handler:
-    """A stderr handler that tags records with their socket and reply."""
-    handler = logging.StreamHandler(sys.stderr)
+def log_handler(*, json_lines: bool, stream: TextIO | None = None) -> logging.Handler:
+    """A handler (to stderr unless told) that tags records with their socket and reply."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(ContextFilter())
     handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
     return handler
