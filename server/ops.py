@@ -94,14 +94,16 @@ async def ops_socket(websocket: WebSocket) -> None:
     rows = RowDiff()
     try:
         presence, extra = _state(websocket)
-        await websocket.send_json({"type": "snapshot", "sockets": presence.snapshot(), **extra})
-        rows.diff(presence.snapshot())
+        sockets = presence.sockets()
+        rows.diff(sockets)
+        snapshot = [socket.view() for socket in sockets]
+        await websocket.send_json({"type": "snapshot", "sockets": snapshot, **extra})
         while not gone.done():
             await asyncio.wait({gone}, timeout=PUSH_INTERVAL_S)
             if gone.done():
                 break
             presence, extra = _state(websocket)
-            upsert, remove = rows.diff(presence.snapshot())
+            upsert, remove = rows.diff(presence.sockets())
             await websocket.send_json(
                 {"type": "delta", "upsert": upsert, "remove": remove, **extra}
             )

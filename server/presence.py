@@ -40,6 +40,8 @@ class SocketPresence:
         self.bytes_in = 0
         self.bytes_out = 0
         self.control: ReplyControl | None = None
+        # Bumped on every change the row shows, so an unchanged row is skipped unbuilt.
+        self.version = 0
         self._last_tokens = 0
         self._generating_since: float | None = None
         self._presence: Presence | None = None
@@ -56,13 +58,20 @@ class SocketPresence:
         """Tokens of the reply in progress, or of the last one once it ended."""
         return self.control.token.steps if self.control is not None else self._last_tokens
 
+    @property
+    def generating(self) -> bool:
+        """Whether tokens are being produced (the row then changes by itself)."""
+        return self.state == "generating"
+
     def received(self, size: int) -> None:
         """The client sent a frame of `size` bytes."""
+        self.version += 1
         self.bytes_in += size
         self.last_activity = _now()
 
     def sent(self, frame: dict[str, Any], size: int) -> None:
         """A frame of `size` bytes went to the client; its type moves the state along."""
+        self.version += 1
         self.bytes_out += size
         self.last_activity = _now()
         kind = frame["type"]
@@ -78,6 +87,7 @@ class SocketPresence:
 
     def reply_started(self, control: ReplyControl) -> None:
         """A chat frame was accepted; until a slot is free the reply counts as queued."""
+        self.version += 1
         self.control = control
         self.state = "queued"
         self.queue_position = None
@@ -88,6 +98,7 @@ class SocketPresence:
         control = self.control
         if control is None:
             return
+        self.version += 1
         self.control = None
         self._last_tokens = control.token.steps
         self.state = "idle"
@@ -157,6 +168,10 @@ class Presence:
         """Every open socket's row, oldest connection first."""
         return [socket.view() for socket in self._sockets.values()]
 
+    def sockets(self) -> list[SocketPresence]:
+        """Every open socket, oldest connection first."""
+        return list(self._sockets.values())
+
     async def kick(self, socket_id: str, code: int, reason: str) -> SocketPresence | None:
         """Close one socket; returns it, or None if no such socket is open."""
         socket = self._sockets.get(socket_id)
@@ -217,14 +232,21 @@ class RowDiff:
     """What changed in the socket table since the last look, for one ops panel."""
 
     def __init__(self) -> None:
-        self._last: dict[str, Row] = {}
+        self._seen: dict[str, int] = {}
 
-    def diff(self, rows: Iterable[Row]) -> tuple[list[Row], list[str]]:
-        """Rows new or changed since the previous call, and ids gone since then."""
-        current = {row["id"]: row for row in rows}
-        upsert = [row for socket_id, row in current.items() if self._last.get(socket_id) != row]
-        remove = [socket_id for socket_id in self._last if socket_id not in current]
-        self._last = current
+    def diff(self, sockets: Iterable[SocketPresence]) -> tuple[list[Row], list[str]]:
+        """Rows new or changed since the previous call, and ids gone since then.
+
+        Only changed rows are built: 1,000 idle sockets cost 1,000 integer comparisons.
+        """
+        current = {socket.id: socket for socket in sockets}
+        upsert = [
+            socket.view()
+            for socket_id, socket in current.items()
+            if socket.generating or self._seen.get(socket_id) != socket.version
+        ]
+        remove = [socket_id for socket_id in self._seen if socket_id not in current]
+        self._seen = {socket_id: socket.version for socket_id, socket in current.items()}
         return upsert, remove
 
 
