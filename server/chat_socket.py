@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -26,9 +27,9 @@ CLOSE_BANNED = 4403
 class FrameSender:
     """Sends JSON frames one at a time; after the client has gone, sending is a no-op."""
 
-    def __init__(self, websocket: WebSocket, presence: SocketPresence) -> None:
+    def __init__(self, websocket: WebSocket, row: SocketPresence) -> None:
         self._websocket = websocket
-        self._presence = presence
+        self._row = row
         self._lock = asyncio.Lock()
         self.open = True
 
@@ -43,7 +44,7 @@ class FrameSender:
             except (WebSocketDisconnect, RuntimeError, OSError):
                 self.open = False
                 return
-        self._presence.sent(frame, len(text.encode()))
+        self._row.sent(frame, len(text.encode()))
 
     async def close(self, code: int, reason: str) -> None:
         """Close the socket from the server's side (an operator, a ban); no frame follows."""
@@ -82,12 +83,12 @@ async def chat_socket(websocket: WebSocket) -> None:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 break
+            row.received(_size(message))
             if message.get("text") is None:
                 await sender.send(
                     protocol.error("bad_request", "binary frames are not supported; send JSON text")
                 )
                 continue
-            row.received(len(message["text"].encode()))
             try:
                 frame = parse_frame(
                     message["text"],
@@ -125,7 +126,12 @@ async def chat_socket(websocket: WebSocket) -> None:
             # The reply task stores what was generated; wait so nothing is lost.
             await asyncio.shield(running[0])
         presence.remove(row)
-        logger.info("chat socket closed")
+        logger.info("chat socket closed: %d bytes in, %d out", row.bytes_in, row.bytes_out)
+
+
+def _size(message: Mapping[str, Any]) -> int:
+    text, data = message.get("text"), message.get("bytes")
+    return len(text.encode()) if text is not None else len(data or b"")
 
 
 def _remote(websocket: WebSocket) -> str:

@@ -48,7 +48,7 @@ async def test_json_lines_tie_a_reply_to_its_socket(
     mine = [line for line in lines if line.get("socket_id") == socket_id]
     messages = [line["message"] for line in mine]
     assert f"chat socket opened by user {user_id} from 127.0.0.1" in messages[0]
-    assert messages[-1] == "chat socket closed"
+    assert messages[-1].startswith("chat socket closed: ")
     reply_lines = [line for line in mine if line.get("reply_id") == done["message_id"]]
     assert any(
         line["logger"] == "server.replies" and "complete" in line["message"] for line in reply_lines
