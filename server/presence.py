@@ -107,12 +107,10 @@ class SocketPresence:
         if self._presence is not None:
             self._presence.reply_finished(control)
 
-    def stop(self) -> bool:
-        """Stop the running reply as if the user sent `stop`; False if none runs."""
-        if self.control is None:
-            return False
-        self.control.cancel("stop")
-        return True
+    def stop(self) -> None:
+        """Stop the running reply, if any, as if the user sent `stop`."""
+        if self.control is not None:
+            self.control.cancel("stop")
 
     async def close(self, code: int, reason: str) -> None:
         """Close the socket; its own disconnect handling stores what the reply had."""
@@ -205,9 +203,9 @@ class Presence:
         running = sum(s.control.token.steps for s in self._sockets.values() if s.control)
         return self._finished_tokens + running
 
-    def sample(self, now: float | None = None) -> None:
+    def sample(self) -> None:
         """Remember the token total now; samples older than the window are dropped."""
-        now = time.monotonic() if now is None else now
+        now = time.monotonic()
         self._samples.append((now, self.tokens_total()))
         while len(self._samples) > 1 and self._samples[1][0] <= now - THROUGHPUT_WINDOW_S:
             self._samples.popleft()

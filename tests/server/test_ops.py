@@ -92,6 +92,7 @@ async def test_ws_ops_pushes_a_snapshot_then_only_what_changed(long_replies: Liv
     later = await recv(ops)
     assert later["upsert"][0]["tokens"] > tokens, "a generating row is sent every second"
     assert later["engine"]["running"] == 1
+    assert later["engine"]["tokens_per_s_1m"] > 0
 
     await chat.close()
     gone = await recv(ops)
