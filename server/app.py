@@ -16,6 +16,7 @@ from server.auth import TokenCodec
 from server.chat_socket import chat_socket
 from server.config import Settings
 from server.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
+from server.live_replies import LiveReplies
 from server.metrics import Metrics
 from server.ops import ProcessStats
 from server.presence import Presence
@@ -35,9 +36,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app; the database is opened and the model loaded in its lifespan."""
     settings = settings or Settings()
     holder = ModelHolder()
+    live = LiveReplies(settings.resume_grace_seconds)
     app_metrics = Metrics()
-    presence = Presence(app_metrics)
+    presence = Presence(app_metrics, live.tokens_so_far)
     app_metrics.watch(presence.__len__, holder)
+    replies = ReplyService(holder, live, presence.reply_finished)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -55,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             loading.cancel()
             sampling.cancel()
+            await replies.live.shutdown()
             if holder.engine is not None:
                 holder.engine.close()
             await disconnect()
@@ -79,7 +83,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.tokens = TokenCodec(settings.secret_key, settings.token_ttl)
     app.state.model = holder
-    app.state.replies = ReplyService(holder)
+    app.state.replies = replies
     app.state.metrics = app_metrics
     app.state.presence = presence
     app.state.process_stats = ProcessStats()

@@ -12,9 +12,10 @@ from server import logs, protocol
 from server.auth import authenticate
 from server.config import Settings
 from server.errors import ApiError
+from server.live_replies import Watcher
 from server.presence import Presence, SocketPresence
-from server.protocol import ChatFrame, FrameError, PingFrame, StopFrame, parse_frame
-from server.replies import ReplyControl, ReplyService
+from server.protocol import ChatFrame, FrameError, PingFrame, ResumeFrame, StopFrame, parse_frame
+from server.replies import ReplyService
 from server.views import user_view
 from storage.users import touch_last_seen
 
@@ -77,7 +78,7 @@ async def chat_socket(websocket: WebSocket) -> None:
     logs.socket_id.set(row.id)
     logger.info("chat socket opened by user %d from %s", user.id, row.remote)
     await sender.send(protocol.ready(user_view(user), user.quota))
-    running: tuple[asyncio.Task[None], ReplyControl] | None = None
+    running: tuple[asyncio.Task[None], Watcher] | None = None
     try:
         while True:
             message = await websocket.receive()
@@ -105,8 +106,8 @@ async def chat_socket(websocket: WebSocket) -> None:
             elif isinstance(frame, StopFrame):
                 # A stop with no reply running is not an error: it often crosses a `done`.
                 if running is not None:
-                    running[1].cancel("stop")
-            elif isinstance(frame, ChatFrame):
+                    running[1].stop()
+            elif isinstance(frame, ChatFrame | ResumeFrame):
                 if running is not None:
                     await sender.send(
                         protocol.error(
@@ -114,16 +115,17 @@ async def chat_socket(websocket: WebSocket) -> None:
                         )
                     )
                     continue
-                control = ReplyControl()
-                row.reply_started(control)
-                task = asyncio.create_task(_serve_chat(service, user.id, frame, sender, control))
+                watcher = Watcher(sender.send)
+                row.reply_started(watcher)
+                task = asyncio.create_task(_serve(service, user.id, frame, sender, watcher))
                 task.add_done_callback(lambda _: row.reply_ended())
-                running = (task, control)
+                running = (task, watcher)
     finally:
         sender.open = False
         if running is not None and not running[0].done():
-            running[1].cancel("disconnect")
-            # The reply task stores what was generated; wait so nothing is lost.
+            # The reply goes on without this socket, for the grace period if nobody else
+            # watches it. Wait for a reply being accepted right now to be handed over.
+            running[1].leave()
             await asyncio.shield(running[0])
         presence.remove(row)
         logger.info("chat socket closed: %d bytes in, %d out", row.bytes_in, row.bytes_out)
@@ -139,15 +141,18 @@ def _remote(websocket: WebSocket) -> str:
     return f"{client.host}:{client.port}" if client else "unknown"
 
 
-async def _serve_chat(
+async def _serve(
     service: ReplyService,
     user_id: int,
-    frame: ChatFrame,
+    frame: ChatFrame | ResumeFrame,
     sender: FrameSender,
-    control: ReplyControl,
+    watcher: Watcher,
 ) -> None:
     try:
-        await service.reply(user_id, frame, sender.send, control)
+        if isinstance(frame, ChatFrame):
+            await service.reply(user_id, frame, watcher)
+        else:
+            await service.resume(user_id, frame, watcher)
     except FrameError as exc:
         await sender.send(protocol.error(exc.code, exc.message))
     except Exception:

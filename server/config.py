@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     max_queue: int = Field(32, ge=0)
     max_message_chars: int = Field(2000, ge=1)
     max_frame_bytes: int = Field(16 * 1024, ge=256)
+    resume_grace_seconds: float = Field(60.0, ge=0, le=3600)
 
     log_json: bool = False
 

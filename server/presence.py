@@ -9,8 +9,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from generation.engine import GenerationResult
+from server.live_replies import Watcher
 from server.metrics import Metrics
-from server.replies import ReplyControl
 from storage.models import User
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class SocketPresence:
         self.queue_position: int | None = None
         self.bytes_in = 0
         self.bytes_out = 0
-        self.control: ReplyControl | None = None
+        self.watcher: Watcher | None = None
         # Bumped on every change the row shows, so an unchanged row is skipped unbuilt.
         self.version = 0
         self._last_tokens = 0
@@ -56,7 +57,8 @@ class SocketPresence:
     @property
     def tokens(self) -> int:
         """Tokens of the reply in progress, or of the last one once it ended."""
-        return self.control.token.steps if self.control is not None else self._last_tokens
+        reply = self.watcher.reply if self.watcher is not None else None
+        return reply.token.steps if reply is not None else self._last_tokens
 
     @property
     def generating(self) -> bool:
@@ -75,42 +77,39 @@ class SocketPresence:
         self.bytes_out += size
         self.last_activity = _now()
         kind = frame["type"]
-        if kind == "queued" and self.control is not None:
+        if kind == "queued" and self.watcher is not None:
             self.state = "queued"
             self.queue_position = frame["position"]
-        elif kind == "start" and self.control is not None:
+        elif kind == "start" and self.watcher is not None:
             self.state = "generating"
             self.queue_position = None
             self._generating_since = time.monotonic()
         elif kind == "error" and self._presence is not None:
             self._presence.metrics.count_error(frame["code"])
 
-    def reply_started(self, control: ReplyControl) -> None:
-        """A chat frame was accepted; until a slot is free the reply counts as queued."""
+    def reply_started(self, watcher: Watcher) -> None:
+        """A chat or resume frame was accepted; until `start` the reply counts as queued."""
         self.version += 1
-        self.control = control
+        self.watcher = watcher
         self.state = "queued"
         self.queue_position = None
         self._generating_since = None
 
     def reply_ended(self) -> None:
-        """The reply task finished (stored, failed or refused); the socket is idle again."""
-        control = self.control
-        if control is None:
+        """The socket stopped streaming its reply (ended, refused, or left); idle again."""
+        if self.watcher is None:
             return
         self.version += 1
-        self.control = None
-        self._last_tokens = control.token.steps
+        self._last_tokens = self.tokens
+        self.watcher = None
         self.state = "idle"
         self.queue_position = None
         self._generating_since = None
-        if self._presence is not None:
-            self._presence.reply_finished(control)
 
     def stop(self) -> None:
         """Stop the running reply, if any, as if the user sent `stop`."""
-        if self.control is not None:
-            self.control.cancel("stop")
+        if self.watcher is not None:
+            self.watcher.stop()
 
     async def close(self, code: int, reason: str) -> None:
         """Close the socket; its own disconnect handling stores what the reply had."""
@@ -134,17 +133,18 @@ class SocketPresence:
         }
 
     def _tokens_per_s(self) -> float | None:
-        if self._generating_since is None or self.control is None:
+        if self._generating_since is None or self.watcher is None:
             return None
         elapsed = time.monotonic() - self._generating_since
-        return round(self.control.token.steps / elapsed, 1) if elapsed > 0 else None
+        return round(self.tokens / elapsed, 1) if elapsed > 0 else None
 
 
 class Presence:
     """Every open chat socket by id, and the token throughput of the last minute."""
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, running_tokens: Callable[[], int]) -> None:
         self.metrics = metrics
+        self._running_tokens = running_tokens
         self._sockets: dict[str, SocketPresence] = {}
         self._finished_tokens = 0
         self._samples: deque[tuple[float, int]] = deque()
@@ -192,16 +192,14 @@ class Presence:
             logger.info("closed %d chat sockets of user %d: %s", len(sockets), user_id, reason)
         return len(sockets)
 
-    def reply_finished(self, control: ReplyControl) -> None:
-        """Fold a finished reply into the totals and the metrics."""
-        self._finished_tokens += control.token.steps
-        if control.result is not None:
-            self.metrics.observe_reply(control.result)
+    def reply_finished(self, result: GenerationResult) -> None:
+        """Fold a generated reply into the token total and the metrics."""
+        self._finished_tokens += result.completion_tokens
+        self.metrics.observe_reply(result)
 
     def tokens_total(self) -> int:
         """Tokens generated since start, counting replies still running."""
-        running = sum(s.control.token.steps for s in self._sockets.values() if s.control)
-        return self._finished_tokens + running
+        return self._finished_tokens + self._running_tokens()
 
     def sample(self) -> None:
         """Remember the token total now; samples older than the window are dropped."""
@@ -217,7 +215,9 @@ class Presence:
             return 0.0
         since, total = self._samples[0]
         elapsed = now - since
-        return round((self.tokens_total() - total) / elapsed, 1) if elapsed > 0 else 0.0
+        # A reply just stored may be counted twice for a moment; never report a negative rate.
+        gained = max(0, self.tokens_total() - total)
+        return round(gained / elapsed, 1) if elapsed > 0 else 0.0
 
     async def sample_forever(self, interval: float = 1.0) -> None:
         """Sample the token total every `interval` seconds, for tokens_per_s()."""

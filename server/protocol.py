@@ -40,11 +40,15 @@ class PingFrame(_Frame):
     type: Literal["ping"]
 
 
-ClientFrame = ChatFrame | StopFrame | PingFrame
-_frames: TypeAdapter[ClientFrame] = TypeAdapter(
-    Annotated[ChatFrame | StopFrame | PingFrame, Field(discriminator="type")]
-)
-FRAME_TYPES = ("chat", "stop", "ping")
+class ResumeFrame(_Frame):
+    type: Literal["resume"]
+    message_id: int = Field(ge=1)
+    offset: int = Field(ge=0)
+
+
+ClientFrame = ChatFrame | StopFrame | PingFrame | ResumeFrame
+_frames: TypeAdapter[ClientFrame] = TypeAdapter(Annotated[ClientFrame, Field(discriminator="type")])
+FRAME_TYPES = ("chat", "stop", "ping", "resume")
 
 
 def parse_frame(text: str, *, max_bytes: int, max_chars: int) -> ClientFrame:

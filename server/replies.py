@@ -3,18 +3,17 @@
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from generation.engine import Engine, GenerationResult
 from generation.errors import QueueFull
 from generation.prompts import Prompt, PromptTooLong, Turn, fit_prompt
 from generation.queue import Ticket
-from generation.stopping import CancelToken
 from server import logs, protocol
 from server.chat_settings import ChatSettings, load_chat_settings
-from server.protocol import ChatFrame, FrameError
+from server.live_replies import LiveReplies, LiveReply, Send, Watcher
+from server.protocol import ChatFrame, FrameError, ResumeFrame
 from storage import conversations, exchanges
 from storage.errors import ConversationNotFound, DuplicateClientMessage, QuotaExhausted
 from storage.exchanges import Exchange
@@ -22,30 +21,7 @@ from storage.models import Message, MessageStatus
 
 logger = logging.getLogger(__name__)
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-CancelReason = Literal["stop", "disconnect"]
-
-
-@dataclass
-class ReplyControl:
-    """How the socket reaches a running reply: stop it, or tell it the client left."""
-
-    token: CancelToken = field(default_factory=CancelToken)
-    reason: CancelReason | None = None
-    # How generation ended, for the presence registry and metrics; None if it never ran.
-    result: GenerationResult | None = None
-    _cancelled: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def cancel(self, reason: CancelReason) -> None:
-        """Stop the reply (the model stops within one decoding step)."""
-        if self.reason is None:
-            self.reason = reason
-        self.token.cancel()
-        self._cancelled.set()
-
-    async def wait_cancelled(self) -> None:
-        """Return once cancel() was called."""
-        await self._cancelled.wait()
+ResultHook = Callable[[GenerationResult], None]
 
 
 class ModelHolder:
@@ -54,77 +30,6 @@ class ModelHolder:
     def __init__(self) -> None:
         self.engine: Engine | None = None
         self.error: str | None = None
-
-
-class ReplyService:
-    """Runs chat turns; enforces one reply at a time per user."""
-
-    def __init__(self, holder: ModelHolder) -> None:
-        self._holder = holder
-        self._busy_users: set[int] = set()
-        self._busy_conversations: Counter[int] = Counter()
-
-    def generating_in(self, conversation_id: int) -> bool:
-        """Whether a reply is being written in this conversation now."""
-        return self._busy_conversations[conversation_id] > 0
-
-    async def reply(
-        self, user_id: int, frame: ChatFrame, send: Send, control: ReplyControl
-    ) -> None:
-        """Answer one chat frame; raises FrameError before anything is stored or charged."""
-        engine = self._holder.engine
-        if self._holder.error is not None:
-            raise FrameError("internal", "the model failed to load; the operator must fix it")
-        if engine is None:
-            raise FrameError("busy", "the model is still loading; try again in a moment")
-        if user_id in self._busy_users:
-            raise FrameError("busy", "one reply at a time: wait for the current reply or stop it")
-        self._busy_users.add(user_id)
-        try:
-            await self._reply(engine, user_id, frame, send, control)
-        finally:
-            self._busy_users.discard(user_id)
-
-    async def _reply(
-        self, engine: Engine, user_id: int, frame: ChatFrame, send: Send, control: ReplyControl
-    ) -> None:
-        existing = await exchanges.find_exchange(user_id, frame.client_msg_id)
-        if existing is not None:
-            await _replay(user_id, existing[1], send)
-            return
-        chat_settings = _fit_to_model(await load_chat_settings(), engine)
-        prompt = await _build_prompt(engine, user_id, frame, chat_settings)
-        try:
-            ticket = engine.reserve()
-        except QueueFull as exc:
-            raise FrameError("busy", str(exc)) from None
-        async with ticket:
-            try:
-                exchange = await exchanges.begin_exchange(
-                    user_id, frame.conversation_id, frame.content, frame.client_msg_id
-                )
-            except QuotaExhausted:
-                raise FrameError(
-                    "quota_exhausted", "no quota left; ask the operator for more"
-                ) from None
-            except ConversationNotFound:
-                raise _conversation_not_found(frame.conversation_id) from None
-            except DuplicateClientMessage:
-                # The same client_msg_id raced in on another socket and won, or its
-                # conversation has since been deleted.
-                found = await exchanges.find_exchange(user_id, frame.client_msg_id)
-                if found is None:
-                    raise FrameError(
-                        "not_found", "this message was answered in a conversation since deleted"
-                    ) from None
-                await _replay(user_id, found[1], send)
-                return
-            job = _Job(user_id, frame.client_msg_id, exchange, prompt, chat_settings, send, control)
-            self._busy_conversations[exchange.conversation_id] += 1
-            try:
-                await _run(engine, ticket, job)
-            finally:
-                self._busy_conversations[exchange.conversation_id] -= 1
 
 
 @dataclass(frozen=True)
@@ -136,29 +41,150 @@ class _Job:
     exchange: Exchange
     prompt: Prompt
     settings: ChatSettings
-    send: Send
-    control: ReplyControl
+    live: LiveReply
+    on_result: ResultHook
+
+
+class ReplyService:
+    """Runs chat turns detached from sockets; enforces one reply at a time per user."""
+
+    def __init__(self, holder: ModelHolder, live: LiveReplies, on_result: ResultHook) -> None:
+        self._holder = holder
+        self.live = live
+        # Told how each generated reply ended (for the ops panel and /metrics).
+        self._on_result = on_result
+        self._busy_users: set[int] = set()
+        self._busy_conversations: Counter[int] = Counter()
+
+    def generating_in(self, conversation_id: int) -> bool:
+        """Whether a reply is being written in this conversation now."""
+        return self._busy_conversations[conversation_id] > 0
+
+    async def reply(self, user_id: int, frame: ChatFrame, watcher: Watcher) -> None:
+        """Answer one chat frame, streaming to `watcher` until the reply ends or it leaves.
+
+        Raises FrameError before anything is stored or charged. A client_msg_id already
+        answered gets that reply (live or stored), never a second one.
+        """
+        existing = await exchanges.find_exchange(user_id, frame.client_msg_id)
+        if existing is not None:
+            await self._follow(user_id, existing[1].id, watcher, 0)
+            return
+        engine = self._engine()
+        if user_id in self._busy_users:
+            raise FrameError(
+                "busy", "one reply at a time: wait for the current reply, or resume it and stop it"
+            )
+        self._busy_users.add(user_id)
+        try:
+            live = await self._accept(engine, user_id, frame)
+        except BaseException:
+            self._busy_users.discard(user_id)
+            raise
+        if live is None:
+            # The same client_msg_id raced in on another socket and won, or its
+            # conversation has since been deleted.
+            self._busy_users.discard(user_id)
+            found = await exchanges.find_exchange(user_id, frame.client_msg_id)
+            if found is None:
+                raise FrameError(
+                    "not_found", "this message was answered in a conversation since deleted"
+                )
+            await self._follow(user_id, found[1].id, watcher, 0)
+            return
+        await live.attach(watcher, 0)
+        await watcher.released()
+
+    async def resume(self, user_id: int, frame: ResumeFrame, watcher: Watcher) -> None:
+        """Stream reply `message_id` from character `offset` on, live or as stored."""
+        await self._follow(user_id, frame.message_id, watcher, frame.offset)
+
+    async def _follow(self, user_id: int, message_id: int, watcher: Watcher, offset: int) -> None:
+        live = self.live.get(message_id)
+        if live is not None and live.user_id == user_id:
+            await live.attach(watcher, offset)
+            await watcher.released()
+            return
+        # Looked up after the live registry: a reply leaves it only once stored.
+        reply = await exchanges.find_reply(user_id, message_id)
+        if reply is None:
+            raise FrameError("not_found", f"reply {message_id} not found")
+        await _replay(user_id, reply, watcher.send, offset)
+
+    def _engine(self) -> Engine:
+        if self._holder.error is not None:
+            raise FrameError("internal", "the model failed to load; the operator must fix it")
+        if self._holder.engine is None:
+            raise FrameError("busy", "the model is still loading; try again in a moment")
+        return self._holder.engine
+
+    async def _accept(self, engine: Engine, user_id: int, frame: ChatFrame) -> LiveReply | None:
+        """Charge, store the question and start generating; None if a twin was accepted."""
+        chat_settings = _fit_to_model(await load_chat_settings(), engine)
+        prompt = await _build_prompt(engine, user_id, frame, chat_settings)
+        try:
+            ticket = engine.reserve()
+        except QueueFull as exc:
+            raise FrameError("busy", str(exc)) from None
+        try:
+            exchange = await _begin_exchange(user_id, frame)
+        except BaseException:
+            ticket.release()
+            raise
+        if exchange is None:
+            ticket.release()
+            return None
+        live = self.live.new(user_id, exchange.conversation_id, exchange.reply_id)
+        job = _Job(
+            user_id, frame.client_msg_id, exchange, prompt, chat_settings, live, self._on_result
+        )
+        self._busy_conversations[exchange.conversation_id] += 1
+        self.live.start(live, self._generate(engine, ticket, job))
+        return live
+
+    async def _generate(self, engine: Engine, ticket: Ticket, job: _Job) -> None:
+        try:
+            async with ticket:
+                await _run(engine, ticket, job)
+        except Exception:
+            logger.exception("reply %d could not be stored", job.exchange.reply_id)
+            await job.live.finish(
+                protocol.error("internal", "the reply could not be stored; see the server log")
+            )
+        finally:
+            self._busy_conversations[job.exchange.conversation_id] -= 1
+            self._busy_users.discard(job.user_id)
+
+
+async def _begin_exchange(user_id: int, frame: ChatFrame) -> Exchange | None:
+    """Charge and store the question; None if the same client_msg_id was accepted already."""
+    try:
+        return await exchanges.begin_exchange(
+            user_id, frame.conversation_id, frame.content, frame.client_msg_id
+        )
+    except QuotaExhausted:
+        raise FrameError("quota_exhausted", "no quota left; ask the operator for more") from None
+    except ConversationNotFound:
+        raise _conversation_not_found(frame.conversation_id) from None
+    except DuplicateClientMessage:
+        return None
 
 
 async def _run(engine: Engine, ticket: Ticket, job: _Job) -> None:
     """Wait for a slot, stream the reply, store it however it ended, then send `done`."""
-    exchange, send = job.exchange, job.send
+    exchange, live = job.exchange, job.live
     logs.reply_id.set(exchange.reply_id)
     try:
         result = GenerationResult("", "cancelled", len(job.prompt.ids), 0, None, 0.0)
-        if await _wait_for_slot(ticket, send, job.control):
-            await send(protocol.start(exchange.conversation_id, exchange.reply_id))
+        if await _wait_for_slot(ticket, live):
+            await live.begin()
             result = await engine.generate(
-                job.prompt.ids,
-                job.settings.sampling(),
-                job.control.token,
-                lambda text: send(protocol.delta(text)),
+                job.prompt.ids, job.settings.sampling(), live.token, live.append
             )
     except Exception:
         logger.exception("reply %d failed", exchange.reply_id)
         result = GenerationResult("", "error", len(job.prompt.ids), 0, None, 0.0, error="internal")
-    job.control.result = result
-    status = _status_of(result, job.control)
+    status = _status_of(result, live)
     await exchanges.finish_reply(
         exchange.reply_id,
         content=result.text,
@@ -178,23 +204,24 @@ async def _run(engine: Engine, ticket: Ticket, job: _Job) -> None:
         _ms(result.first_token_s),
         _ms(result.duration_s),
     )
-    if job.control.token.steps_after_cancel is not None:
+    if live.token.steps_after_cancel is not None:
         logger.info(
             "reply %d: model stopped %d steps after the stop flag",
             exchange.reply_id,
-            job.control.token.steps_after_cancel,
+            live.token.steps_after_cancel,
         )
+    job.on_result(result)
     if status == MessageStatus.FAILED:
         # The fault is the server's, so the unit goes back.
         quota = await exchanges.refund(job.user_id, job.client_msg_id, "generation failed")
-        await send(
+        await live.finish(
             protocol.error(
                 "internal",
                 f"the reply could not be generated; your quota was refunded (now {quota})",
             )
         )
         return
-    await send(
+    await live.finish(
         protocol.done(
             exchange.reply_id,
             result.finish_reason,
@@ -246,25 +273,30 @@ async def _build_prompt(
         raise FrameError("too_long", str(exc)) from None
 
 
-async def _wait_for_slot(ticket: Ticket, send: Send, control: ReplyControl) -> bool:
+async def _wait_for_slot(ticket: Ticket, live: LiveReply) -> bool:
     """Wait in line (sending `queued` frames); False if the reply was cancelled meanwhile."""
     if ticket.holds_slot:
         return True
-    waiting = asyncio.ensure_future(ticket.wait(lambda position: send(protocol.queued(position))))
-    cancelled = asyncio.ensure_future(control.wait_cancelled())
+    waiting = asyncio.ensure_future(ticket.wait(live.queued))
+    cancelled = asyncio.ensure_future(live.wait_cancelled())
     await asyncio.wait({waiting, cancelled}, return_when=asyncio.FIRST_COMPLETED)
     for task in (waiting, cancelled):
         task.cancel()
-    return ticket.holds_slot and control.reason is None
+    return ticket.holds_slot and live.reason is None
 
 
-async def _replay(user_id: int, reply: Message, send: Send) -> None:
-    """Answer a repeated client_msg_id with the reply already stored, charging nothing."""
+async def _replay(user_id: int, reply: Message, send: Send, offset: int) -> None:
+    """Send a stored reply from character `offset` on, charging nothing."""
     if reply.status == MessageStatus.GENERATING:
-        raise FrameError("busy", "this message is already being answered")
+        raise FrameError("busy", f"reply {reply.id} is being set up; try again in a moment")
+    if offset > len(reply.content):
+        raise FrameError(
+            "bad_request",
+            f"offset {offset} is beyond the {len(reply.content)} characters of reply {reply.id}",
+        )
     await send(protocol.start(reply.conversation_id, reply.id))
-    if reply.content:
-        await send(protocol.delta(reply.content))
+    if offset < len(reply.content):
+        await send(protocol.delta(reply.content[offset:]))
     await send(
         protocol.done(
             reply.id,
@@ -276,12 +308,12 @@ async def _replay(user_id: int, reply: Message, send: Send) -> None:
     )
 
 
-def _status_of(result: GenerationResult, control: ReplyControl) -> MessageStatus:
+def _status_of(result: GenerationResult, live: LiveReply) -> MessageStatus:
     if result.finish_reason == "error":
         return MessageStatus.FAILED
     if result.finish_reason != "cancelled":
         return MessageStatus.COMPLETE
-    return MessageStatus.STOPPED if control.reason == "stop" else MessageStatus.INTERRUPTED
+    return MessageStatus.STOPPED if live.reason == "stop" else MessageStatus.INTERRUPTED
 
 
 def _conversation_not_found(conversation_id: int | None) -> FrameError:

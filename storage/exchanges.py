@@ -168,6 +168,13 @@ async def find_exchange(user_id: int, client_msg_id: str) -> tuple[Message, Mess
     return None if question is None or reply is None else (question, reply)
 
 
+async def find_reply(user_id: int, message_id: int) -> Message | None:
+    """The assistant reply `message_id` if it is in one of the user's conversations."""
+    return await Message.get_or_none(
+        id=message_id, role=Role.ASSISTANT, conversation__user_id=user_id
+    )
+
+
 async def get_quota(user_id: int) -> int:
     """The user's remaining quota."""
     user = await User.get(id=user_id)

@@ -21,6 +21,13 @@ def stored_messages(server: LiveServer, token: str, conversation_id: int) -> lis
     return items
 
 
+def steps_after_the_flag(caplog: pytest.LogCaptureFixture) -> int:
+    """Decoding steps the model ran after its stop flag, from the reply's log line."""
+    lines = [r.getMessage() for r in caplog.records if "after the stop flag" in r.getMessage()]
+    assert lines, "the reply log line reports steps after the flag"
+    return int(lines[-1].split(" steps after the stop flag")[0].rsplit(" ", 1)[-1])
+
+
 async def test_reply_streams_start_deltas_done_and_is_stored(server: LiveServer) -> None:
     token = server.login()
     ws, ready = await open_chat(server, token)
@@ -117,30 +124,29 @@ async def test_model_stops_within_one_step_of_the_flag(
     await recv_until(ws, "delta")
     await ws.send(json.dumps({"type": "stop"}))
     await recv_until(ws, "done")
-    lines = [r.getMessage() for r in caplog.records if "after the stop flag" in r.getMessage()]
-    assert lines, "the reply log line reports steps after the flag"
-    steps_after = int(lines[-1].split(" steps after the stop flag")[0].rsplit(" ", 1)[-1])
-    assert steps_after <= 1
+    assert steps_after_the_flag(caplog) <= 1
     await ws.close()
 
 
-async def test_closing_the_socket_mid_reply_stores_the_partial_reply(
-    start_server: ServerFactory,
+async def test_closing_the_socket_mid_reply_stores_the_partial_reply_after_the_grace_period(
+    start_server: ServerFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server = start_server(chat={"max_new_tokens": 500})
+    server = start_server(resume_grace_seconds=0.2, chat={"max_new_tokens": 500})
     token = server.login()
     ws, _ = await open_chat(server, token)
+    caplog.set_level("INFO", logger="server.replies")
     await ws.send(chat_frame("keep talking"))
     start = await recv(ws)
     received = "".join([(await recv(ws))["text"] for _ in range(2)])
     await ws.close()
-    reply = await _wait_for_status(server, token, start["conversation_id"], "interrupted")
+    reply = await wait_for_status(server, token, start["conversation_id"], "interrupted")
     assert reply["content"].startswith(received)
     assert 0 < reply["completion_tokens"] < 500
     assert reply["finish_reason"] == "cancelled"
+    assert steps_after_the_flag(caplog) <= 1, "the grace period ends through the same flag"
 
 
-async def _wait_for_status(
+async def wait_for_status(
     server: LiveServer, token: str, conversation_id: int, status: str
 ) -> dict:
     for _ in range(100):

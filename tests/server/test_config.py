@@ -17,7 +17,9 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("WXGPT_PORT", "9001")
     monkeypatch.setenv("WXGPT_MODEL", "/srv/models/gpt2")
     monkeypatch.setenv("WXGPT_ALLOW_DOWNLOAD", "1")
+    monkeypatch.setenv("WXGPT_RESUME_GRACE_SECONDS", "2.5")
     settings = Settings(_env_file=None)
+    assert settings.resume_grace_seconds == 2.5
     assert (settings.port, settings.model, settings.allow_download) == (
         9001,
         "/srv/models/gpt2",
@@ -54,3 +56,5 @@ def test_bad_values_are_refused() -> None:
         Settings(_env_file=None, port=70000)
     with pytest.raises(ValidationError, match="prompt_format"):
         Settings(_env_file=None, prompt_format="haiku")
+    with pytest.raises(ValidationError, match="resume_grace_seconds"):
+        Settings(_env_file=None, resume_grace_seconds=-1)

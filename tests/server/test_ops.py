@@ -28,7 +28,10 @@ async def closed_with(ws: Any) -> tuple[int | None, str | None]:
 
 @pytest.fixture
 def long_replies(start_server: ServerFactory, long_reply_model: Path) -> LiveServer:
-    return start_server(model=str(long_reply_model), chat={"max_new_tokens": 4000})
+    """Replies of 4000 tokens; one whose socket is gone is cancelled at once, not resumable."""
+    return start_server(
+        model=str(long_reply_model), chat={"max_new_tokens": 4000}, resume_grace_seconds=0
+    )
 
 
 async def test_ws_ops_refuses_without_an_admin_session(server: LiveServer) -> None:

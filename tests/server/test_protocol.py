@@ -1,6 +1,6 @@
 import pytest
 
-from server.protocol import ChatFrame, FrameError, PingFrame, StopFrame, parse_frame
+from server.protocol import ChatFrame, FrameError, PingFrame, ResumeFrame, StopFrame, parse_frame
 
 
 def parse(text: str):
@@ -13,6 +13,8 @@ def test_parses_each_client_frame() -> None:
     assert parse('{"type": "chat", "content": "hi", "client_msg_id": "u1"}').conversation_id is None
     assert isinstance(parse('{"type": "stop"}'), StopFrame)
     assert isinstance(parse('{"type": "ping", "extra": 1}'), PingFrame)
+    resume = parse('{"type": "resume", "message_id": 7, "offset": 0}')
+    assert resume == ResumeFrame(type="resume", message_id=7, offset=0)
 
 
 @pytest.mark.parametrize(
@@ -31,7 +33,14 @@ def test_parses_each_client_frame() -> None:
             "bad_request",
             "greater",
         ),
-        ('{"type": "resume", "message_id": 1}', "bad_request", "unknown frame type 'resume'"),
+        ('{"type": "resume", "message_id": 1}', "bad_request", "offset"),
+        (
+            '{"type": "resume", "message_id": 1, "offset": -1}',
+            "bad_request",
+            "offset: Input should be greater than or equal to 0",
+        ),
+        ('{"type": "resume", "message_id": 0, "offset": 0}', "bad_request", "message_id"),
+        ('{"type": "dance"}', "bad_request", "expected one of chat, stop, ping, resume"),
         ('{"content": "hi"}', "bad_request", "unknown frame type None"),
         ("null", "bad_request", "JSON object"),
         ("x" * 2000, "too_long", "limit is 1024 bytes"),

@@ -11,6 +11,7 @@ from storage.exchanges import (
     Exchange,
     begin_exchange,
     find_exchange,
+    find_reply,
     finish_reply,
     get_quota,
     refund,
@@ -254,6 +255,19 @@ async def test_memory_keeps_what_the_user_saw(db: str) -> None:
         ("user", "q6"),
     ]
     assert await load_history(conversation_id, max_turns=0) == []
+
+
+async def test_find_reply_finds_only_the_owners_assistant_replies(db: str) -> None:
+    owner = await new_user("owner", 3)
+    other = await new_user("other", 3)
+    exchange = await begin_exchange(owner, None, "hello", "r-1")
+    found = await find_reply(owner, exchange.reply_id)
+    assert found is not None
+    assert (found.id, found.status) == (exchange.reply_id, MessageStatus.GENERATING)
+    assert await find_reply(other, exchange.reply_id) is None
+    assert await find_reply(owner, exchange.user_message_id) is None
+    await delete_conversation(owner, exchange.conversation_id)
+    assert await find_reply(owner, exchange.reply_id) is None
 
 
 async def test_a_refund_is_given_once_and_recorded(db: str) -> None:
