@@ -112,7 +112,7 @@ class SocketPresence:
             self.watcher.stop()
 
     async def close(self, code: int, reason: str) -> None:
-        """Close the socket; its own disconnect handling stores what the reply had."""
+        """Close the socket; its reply then goes on as for any dropped socket."""
         if self._close is not None:
             await self._close(code, reason)
 
