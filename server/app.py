@@ -11,12 +11,15 @@ from starlette.routing import WebSocketRoute
 
 from generation.engine import Engine
 from generation.loading import load_model
-from server import admin_api, admin_auth, api, health
+from server import admin_api, admin_auth, api, health, metrics, ops
 from server.auth import TokenCodec
 from server.chat_socket import chat_socket
 from server.config import Settings
 from server.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
 from server.live_replies import LiveReplies
+from server.metrics import Metrics
+from server.ops import ProcessStats
+from server.presence import Presence
 from server.rate_limit import FailureLimiter
 from server.replies import ModelHolder, ReplyService
 from storage.database import connect, disconnect, recover_interrupted_replies
@@ -33,7 +36,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app; the database is opened and the model loaded in its lifespan."""
     settings = settings or Settings()
     holder = ModelHolder()
-    replies = ReplyService(holder, LiveReplies(settings.resume_grace_seconds))
+    live = LiveReplies(settings.resume_grace_seconds)
+    app_metrics = Metrics()
+    presence = Presence(app_metrics, live.tokens_so_far)
+    app_metrics.watch(presence.__len__, holder)
+    replies = ReplyService(holder, live, presence.reply_finished)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -45,10 +52,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 "marked %d replies left unfinished by a previous run as interrupted", recovered
             )
         loading = asyncio.create_task(_load(settings, holder))
+        sampling = asyncio.create_task(presence.sample_forever())
         try:
             yield
         finally:
             loading.cancel()
+            sampling.cancel()
             await replies.live.shutdown()
             if holder.engine is not None:
                 holder.engine.close()
@@ -60,6 +69,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *api.routes,
             *admin_auth.routes,
             *admin_api.routes,
+            *ops.routes,
+            *metrics.routes,
             WebSocketRoute("/ws/chat", chat_socket),
         ],
         exception_handlers={
@@ -73,6 +84,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.tokens = TokenCodec(settings.secret_key, settings.token_ttl)
     app.state.model = holder
     app.state.replies = replies
+    app.state.metrics = app_metrics
+    app.state.presence = presence
+    app.state.process_stats = ProcessStats()
     app.state.admin_logins = FailureLimiter(
         settings.admin_login_attempts, settings.admin_login_window
     )

@@ -3,15 +3,17 @@
 import asyncio
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from server import protocol
+from server import logs, protocol
 from server.auth import authenticate
 from server.config import Settings
 from server.errors import ApiError
 from server.live_replies import Watcher
+from server.presence import Presence, SocketPresence
 from server.protocol import ChatFrame, FrameError, PingFrame, ResumeFrame, StopFrame, parse_frame
 from server.replies import ReplyService
 from server.views import user_view
@@ -26,8 +28,9 @@ CLOSE_BANNED = 4403
 class FrameSender:
     """Sends JSON frames one at a time; after the client has gone, sending is a no-op."""
 
-    def __init__(self, websocket: WebSocket) -> None:
+    def __init__(self, websocket: WebSocket, row: SocketPresence) -> None:
         self._websocket = websocket
+        self._row = row
         self._lock = asyncio.Lock()
         self.open = True
 
@@ -35,11 +38,25 @@ class FrameSender:
         """Send one frame unless the socket is gone; never raises for a closed socket."""
         if not self.open:
             return
+        text = json.dumps(frame, ensure_ascii=False)
         async with self._lock:
             try:
-                await self._websocket.send_text(json.dumps(frame, ensure_ascii=False))
+                await self._websocket.send_text(text)
             except (WebSocketDisconnect, RuntimeError, OSError):
                 self.open = False
+                return
+        self._row.sent(frame, len(text.encode()))
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close the socket from the server's side (an operator, a ban); no frame follows."""
+        async with self._lock:
+            if not self.open:
+                return
+            self.open = False
+            try:
+                await self._websocket.close(code=code, reason=reason)
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                return
 
 
 async def chat_socket(websocket: WebSocket) -> None:
@@ -54,7 +71,12 @@ async def chat_socket(websocket: WebSocket) -> None:
     await touch_last_seen(user.id)
     settings: Settings = websocket.app.state.settings
     service: ReplyService = websocket.app.state.replies
-    sender = FrameSender(websocket)
+    presence: Presence = websocket.app.state.presence
+    row = SocketPresence(user, _remote(websocket))
+    sender = FrameSender(websocket, row)
+    presence.add(row, sender.close)
+    logs.socket_id.set(row.id)
+    logger.info("chat socket opened by user %d from %s", user.id, row.remote)
     await sender.send(protocol.ready(user_view(user), user.quota))
     running: tuple[asyncio.Task[None], Watcher] | None = None
     try:
@@ -62,6 +84,7 @@ async def chat_socket(websocket: WebSocket) -> None:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 break
+            row.received(_size(message))
             if message.get("text") is None:
                 await sender.send(
                     protocol.error("bad_request", "binary frames are not supported; send JSON text")
@@ -93,7 +116,9 @@ async def chat_socket(websocket: WebSocket) -> None:
                     )
                     continue
                 watcher = Watcher(sender.send)
+                row.reply_started(watcher)
                 task = asyncio.create_task(_serve(service, user.id, frame, sender, watcher))
+                task.add_done_callback(lambda _: row.reply_ended())
                 running = (task, watcher)
     finally:
         sender.open = False
@@ -102,6 +127,18 @@ async def chat_socket(websocket: WebSocket) -> None:
             # watches it. Wait for a reply being accepted right now to be handed over.
             running[1].leave()
             await asyncio.shield(running[0])
+        presence.remove(row)
+        logger.info("chat socket closed: %d bytes in, %d out", row.bytes_in, row.bytes_out)
+
+
+def _size(message: Mapping[str, Any]) -> int:
+    text, data = message.get("text"), message.get("bytes")
+    return len(text.encode()) if text is not None else len(data or b"")
+
+
+def _remote(websocket: WebSocket) -> str:
+    client = websocket.client
+    return f"{client.host}:{client.port}" if client else "unknown"
 
 
 async def _serve(

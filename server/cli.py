@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from server.logs import configure_logging
+
 if TYPE_CHECKING:
     from server.config import Settings
 
@@ -18,11 +20,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `wxgpt` console script."""
     args = _parser().parse_args(argv)
     # The chat client's output is the reply itself; only problems belong beside it.
-    logging.basicConfig(
-        level=logging.WARNING if args.run is _chat else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(logging.WARNING if args.run is _chat else logging.INFO, json_lines=False)
     try:
         args.run(args)
     except KeyboardInterrupt:
@@ -107,6 +105,7 @@ def _serve(args: argparse.Namespace) -> None:
     from server.app import create_app
 
     settings = _load_settings(host=args.host, port=args.port, model=args.model, db_url=args.db_url)
+    configure_logging(logging.INFO, json_lines=settings.log_json)
     try:
         check_available(settings.model_spec())
     except ModelNotFound as exc:

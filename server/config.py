@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     max_frame_bytes: int = Field(16 * 1024, ge=256)
     resume_grace_seconds: float = Field(60.0, ge=0, le=3600)
 
+    log_json: bool = False
+
     @model_validator(mode="after")
     def _no_default_secret_in_production(self) -> "Settings":
         if self.env == "production":

@@ -197,6 +197,10 @@ class LiveReplies:
         """The reply with this id if it is being generated now."""
         return self._replies.get(message_id)
 
+    def tokens_so_far(self) -> int:
+        """Tokens generated so far by the replies running now (for the ops panel)."""
+        return sum(reply.token.steps for reply in self._replies.values())
+
     async def shutdown(self) -> None:
         """Cancel every running reply and wait until each is stored."""
         for reply in self._replies.values():

@@ -3,13 +3,14 @@
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from generation.engine import Engine, GenerationResult
 from generation.errors import QueueFull
 from generation.prompts import Prompt, PromptTooLong, Turn, fit_prompt
 from generation.queue import Ticket
-from server import protocol
+from server import logs, protocol
 from server.chat_settings import ChatSettings, load_chat_settings
 from server.live_replies import LiveReplies, LiveReply, Send, Watcher
 from server.protocol import ChatFrame, FrameError, ResumeFrame
@@ -19,6 +20,8 @@ from storage.exchanges import Exchange
 from storage.models import Message, MessageStatus
 
 logger = logging.getLogger(__name__)
+
+ResultHook = Callable[[GenerationResult], None]
 
 
 class ModelHolder:
@@ -39,14 +42,17 @@ class _Job:
     prompt: Prompt
     settings: ChatSettings
     live: LiveReply
+    on_result: ResultHook
 
 
 class ReplyService:
     """Runs chat turns detached from sockets; enforces one reply at a time per user."""
 
-    def __init__(self, holder: ModelHolder, live: LiveReplies) -> None:
+    def __init__(self, holder: ModelHolder, live: LiveReplies, on_result: ResultHook) -> None:
         self._holder = holder
         self.live = live
+        # Told how each generated reply ended (for the ops panel and /metrics).
+        self._on_result = on_result
         self._busy_users: set[int] = set()
         self._busy_conversations: Counter[int] = Counter()
 
@@ -129,7 +135,9 @@ class ReplyService:
             ticket.release()
             return None
         live = self.live.new(user_id, exchange.conversation_id, exchange.reply_id)
-        job = _Job(user_id, frame.client_msg_id, exchange, prompt, chat_settings, live)
+        job = _Job(
+            user_id, frame.client_msg_id, exchange, prompt, chat_settings, live, self._on_result
+        )
         self._busy_conversations[exchange.conversation_id] += 1
         self.live.start(live, self._generate(engine, ticket, job))
         return live
@@ -165,6 +173,7 @@ async def _begin_exchange(user_id: int, frame: ChatFrame) -> Exchange | None:
 async def _run(engine: Engine, ticket: Ticket, job: _Job) -> None:
     """Wait for a slot, stream the reply, store it however it ended, then send `done`."""
     exchange, live = job.exchange, job.live
+    logs.reply_id.set(exchange.reply_id)
     try:
         result = GenerationResult("", "cancelled", len(job.prompt.ids), 0, None, 0.0)
         if await _wait_for_slot(ticket, live):
@@ -201,6 +210,7 @@ async def _run(engine: Engine, ticket: Ticket, job: _Job) -> None:
             exchange.reply_id,
             live.token.steps_after_cancel,
         )
+    job.on_result(result)
     if status == MessageStatus.FAILED:
         # The fault is the server's, so the unit goes back.
         quota = await exchanges.refund(job.user_id, job.client_msg_id, "generation failed")

@@ -15,6 +15,13 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def long_reply_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny GPT-2 with an 8192-token context: replies of 4000 tokens last seconds, long
+    enough to watch one generate (and to stop it) on any machine."""
+    return build_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2-long"), n_positions=8192)
+
+
+@pytest.fixture(scope="session")
 def loaded_tiny(tiny_model: Path) -> LoadedModel:
     """The tiny GPT-2 loaded through wxgpt's own loading code."""
     return load_model(ModelSpec(source=str(tiny_model)))

@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
@@ -85,6 +85,13 @@ class LiveServer:
         token: str = response.json()["token"]
         return token
 
+    def login_user(self, wid: str) -> tuple[str, int]:
+        """Token and user id of a development login (nickname = wid)."""
+        response = httpx.post(self.url + "/api/auth/login", json={"wid": wid, "nickname": wid})
+        response.raise_for_status()
+        body = response.json()
+        return body["token"], body["user"]["id"]
+
     def admin_login(self, username: str = "root", role: str = "admin") -> str:
         """Create an admin account (password "password-<username>") and return its session."""
         password = f"password-{username}"
@@ -101,9 +108,21 @@ class LiveServer:
             self.url + path, params=params, headers={"Authorization": f"Bearer {token}"}
         )
 
-    def connect(self, token: str | None) -> Any:
+    def connect(self, token: str | None, path: str = "/ws/chat") -> Any:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return connect(self.ws_url, additional_headers=headers, max_size=1 << 22)
+        url = self.ws_url.removesuffix("/ws/chat") + path
+        return connect(url, additional_headers=headers, max_size=1 << 22)
+
+    async def ops_snapshot_until(
+        self, admin_token: str, check: Callable[[dict[str, Any]], bool], timeout: float = 30.0
+    ) -> dict[str, Any]:
+        """Poll /api/ops/snapshot until `check` holds for it; the last one if it never does."""
+        deadline = time.monotonic() + timeout
+        while True:
+            snapshot: dict[str, Any] = self.get("/api/ops/snapshot", admin_token).json()
+            if check(snapshot) or time.monotonic() > deadline:
+                return snapshot
+            await asyncio.sleep(0.02)
 
 
 def error_of(response: httpx.Response) -> tuple[int, str, str]:
@@ -140,6 +159,11 @@ async def recv_until(
         frames.append(frame)
         if frame["type"] in types:
             return frames
+
+
+def socket_of(snapshot: dict[str, Any], user_id: int) -> dict[str, Any] | None:
+    """The ops row of the user's socket in a snapshot (the first, if they have several)."""
+    return next((row for row in snapshot["sockets"] if row["user"]["id"] == user_id), None)
 
 
 async def open_chat(server: LiveServer, token: str) -> tuple[ClientConnection, dict[str, Any]]:

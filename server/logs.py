@@ -1,0 +1,59 @@
+"""Log lines that say which socket and reply they belong to; JSON lines on request."""
+
+import json
+import logging
+import sys
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+# Tasks copy the context they are created in, so a reply task inherits its socket's id.
+socket_id: ContextVar[str | None] = ContextVar("socket_id", default=None)
+reply_id: ContextVar[int | None] = ContextVar("reply_id", default=None)
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s"
+
+
+class ContextFilter(logging.Filter):
+    """Puts the current socket and reply ids on every record passing the handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        socket, reply = socket_id.get(), reply_id.get()
+        tags = [f"socket={socket}"] if socket else []
+        if reply is not None:
+            tags.append(f"reply={reply}")
+        context = f" [{' '.join(tags)}]" if tags else ""
+        record.__dict__.update(socket_id=socket, reply_id=reply, context=context)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, socket and reply ids."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in ("socket_id", "reply_id"):
+            value = getattr(record, key, None)
+            if value is not None:
+                line[key] = value
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+def log_handler(*, json_lines: bool, stream: TextIO | None = None) -> logging.Handler:
+    """A handler (to stderr unless told) that tags records with their socket and reply."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(ContextFilter())
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
+    return handler
+
+
+def configure_logging(level: int, *, json_lines: bool) -> None:
+    """Send every logger's records (uvicorn's too) through one tagged stderr handler."""
+    logging.basicConfig(level=level, handlers=[log_handler(json_lines=json_lines)], force=True)

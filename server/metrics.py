@@ -1,0 +1,99 @@
+"""Prometheus metrics at /metrics: sockets, queue, reply outcomes, latency, tokens."""
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from generation.engine import GenerationResult
+from generation.queue import GenerationQueue
+from server.replies import ModelHolder
+
+# Seconds: a tiny model on a GPU answers in milliseconds, a big one on a CPU in seconds.
+FIRST_TOKEN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+TOKEN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    """wxgpt's metrics in a registry of the app's own (tests run several apps in a process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        self.open_sockets = Gauge(
+            "wxgpt_chat_sockets_open", "Open /ws/chat sockets.", registry=registry
+        )
+        self.queue_depth = Gauge(
+            "wxgpt_queue_depth", "Replies waiting for a generation slot.", registry=registry
+        )
+        self.running = Gauge(
+            "wxgpt_generations_running", "Replies being generated now.", registry=registry
+        )
+        self.replies = Counter(
+            "wxgpt_replies",
+            "Replies generated, by how they ended (stop, length, cancelled, error).",
+            ["finish_reason"],
+            registry=registry,
+        )
+        self.errors = Counter(
+            "wxgpt_chat_errors",
+            "Error frames sent on /ws/chat, by code.",
+            ["code"],
+            registry=registry,
+        )
+        self.first_token = Histogram(
+            "wxgpt_time_to_first_token_seconds",
+            "From the start of generation to the first token, per reply.",
+            buckets=FIRST_TOKEN_BUCKETS,
+            registry=registry,
+        )
+        self.per_token = Histogram(
+            "wxgpt_time_per_output_token_seconds",
+            "Mean time between a reply's tokens after the first, one observation per reply.",
+            buckets=TOKEN_BUCKETS,
+            registry=registry,
+        )
+        self.generated_tokens = Counter(
+            "wxgpt_generated_tokens", "Tokens generated in replies.", registry=registry
+        )
+        self.prompt_tokens = Counter(
+            "wxgpt_prompt_tokens", "Prompt tokens read for replies.", registry=registry
+        )
+
+    def watch(self, open_sockets: Callable[[], int], holder: ModelHolder) -> None:
+        """Read the gauges from the presence registry and the engine's queue at scrape time."""
+        self.open_sockets.set_function(open_sockets)
+        self.queue_depth.set_function(lambda: _queue_value(holder, lambda q: q.waiting))
+        self.running.set_function(lambda: _queue_value(holder, lambda q: q.running))
+
+    def observe_reply(self, result: GenerationResult) -> None:
+        """Count one generated reply: its outcome, tokens and timings."""
+        self.replies.labels(result.finish_reason).inc()
+        self.generated_tokens.inc(result.completion_tokens)
+        self.prompt_tokens.inc(result.prompt_tokens)
+        if result.first_token_s is None:
+            return
+        self.first_token.observe(result.first_token_s)
+        if result.completion_tokens > 1:
+            self.per_token.observe(
+                (result.duration_s - result.first_token_s) / (result.completion_tokens - 1)
+            )
+
+    def count_error(self, code: str) -> None:
+        """Count one error frame sent to a chat client."""
+        self.errors.labels(code).inc()
+
+
+def _queue_value(holder: ModelHolder, read: Callable[[GenerationQueue], int]) -> int:
+    return 0 if holder.engine is None else read(holder.engine.queue)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    metrics: Metrics = request.app.state.metrics
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+routes = [Route("/metrics", metrics_endpoint)]

@@ -1,0 +1,157 @@
+"""The ops panel's server side: /ws/ops pushes the socket table, /api/ops acts on sockets."""
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import psutil
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from server.admin_auth import AdminUser, authenticate_admin
+from server.config import Settings
+from server.errors import ApiError
+from server.presence import Presence, RowDiff, SocketPresence
+from server.replies import ModelHolder
+from storage import audit
+
+logger = logging.getLogger(__name__)
+
+PUSH_INTERVAL_S = 1.0
+CLOSE_BY_OPERATOR = 4000
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+class ProcessStats:
+    """This process's CPU and memory; CPU is measured between calls at least 0.5 s apart."""
+
+    MIN_INTERVAL_S = 0.5
+
+    def __init__(self) -> None:
+        self._process = psutil.Process()
+        self._process.cpu_percent(None)
+        self._measured_at = time.monotonic()
+        self._cpu = 0.0
+
+    def view(self) -> dict[str, Any]:
+        """`{"cpu_percent", "rss_bytes"}`; 100 % is one core fully busy."""
+        now = time.monotonic()
+        # Several panels polling at once would otherwise measure over a few milliseconds.
+        if now - self._measured_at >= self.MIN_INTERVAL_S:
+            self._cpu = self._process.cpu_percent(None)
+            self._measured_at = now
+        return {"cpu_percent": self._cpu, "rss_bytes": self._process.memory_info().rss}
+
+
+def engine_view(holder: ModelHolder, settings: Settings, presence: Presence) -> dict[str, Any]:
+    """The model and its queue; model and device are null until the model has loaded."""
+    engine = holder.engine
+    return {
+        "model": engine.loaded.name if engine else None,
+        "device": str(engine.loaded.device) if engine else None,
+        "engine": type(engine).__name__ if engine else None,
+        "slots": engine.queue.slots if engine else settings.max_concurrent_generations,
+        "running": engine.queue.running if engine else 0,
+        "queue_depth": engine.queue.waiting if engine else 0,
+        "tokens_per_s_1m": presence.tokens_per_s(),
+    }
+
+
+def _state(conn: Request | WebSocket) -> tuple[Presence, dict[str, Any]]:
+    """The socket table and, beside it, the engine and process state of this moment."""
+    app_state = conn.app.state
+    presence: Presence = app_state.presence
+    extra = {
+        "engine": engine_view(app_state.model, app_state.settings, presence),
+        "process": app_state.process_stats.view(),
+        "t": datetime.now(UTC).isoformat(),
+    }
+    return presence, extra
+
+
+async def snapshot(request: Request) -> Response:
+    await authenticate_admin(request, write=False)
+    presence, extra = _state(request)
+    return JSONResponse({"sockets": presence.snapshot(), **extra})
+
+
+async def ops_socket(websocket: WebSocket) -> None:
+    """Push the whole table once, then once a second what changed, until the panel leaves."""
+    await websocket.accept()
+    try:
+        admin = await authenticate_admin(websocket, write=False)
+    except ApiError as exc:
+        code = CLOSE_FORBIDDEN if exc.status == 403 else CLOSE_UNAUTHORIZED
+        await websocket.close(code=code, reason=exc.message[:120])
+        return
+    logger.info("ops panel opened by %s", admin.username)
+    gone = asyncio.create_task(_until_disconnect(websocket))
+    rows = RowDiff()
+    try:
+        presence, extra = _state(websocket)
+        sockets = presence.sockets()
+        rows.diff(sockets)
+        snapshot = [socket.view() for socket in sockets]
+        await websocket.send_json({"type": "snapshot", "sockets": snapshot, **extra})
+        while not gone.done():
+            await asyncio.wait({gone}, timeout=PUSH_INTERVAL_S)
+            if gone.done():
+                break
+            presence, extra = _state(websocket)
+            upsert, remove = rows.diff(presence.sockets())
+            await websocket.send_json(
+                {"type": "delta", "upsert": upsert, "remove": remove, **extra}
+            )
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass
+    finally:
+        gone.cancel()
+        logger.info("ops panel of %s closed", admin.username)
+
+
+async def _until_disconnect(websocket: WebSocket) -> None:
+    # The panel sends nothing we act on; reading is how its leaving is noticed.
+    while (await websocket.receive())["type"] != "websocket.disconnect":
+        pass
+
+
+async def disconnect(request: Request) -> Response:
+    admin = await authenticate_admin(request, write=True)
+    presence: Presence = request.app.state.presence
+    socket_id = request.path_params["socket_id"]
+    socket = await presence.kick(socket_id, CLOSE_BY_OPERATOR, "disconnected by operator")
+    return await _audited(admin, "socket.kick", socket_id, socket)
+
+
+async def stop(request: Request) -> Response:
+    admin = await authenticate_admin(request, write=True)
+    presence: Presence = request.app.state.presence
+    socket_id = request.path_params["socket_id"]
+    return await _audited(admin, "reply.stop", socket_id, presence.stop(socket_id))
+
+
+async def _audited(
+    admin: AdminUser, action: str, socket_id: str, socket: SocketPresence | None
+) -> Response:
+    """204 after recording what was done to which socket; 404 if the socket was not open."""
+    if socket is None:
+        raise ApiError(404, "not_found", f"no open chat socket {socket_id}")
+    detail = {"user_id": socket.user_id, "remote": socket.remote, "tokens": socket.tokens}
+    await audit.record(admin.username, action, f"socket:{socket_id}", detail)
+    logger.info(
+        "%s by %s on socket %s of user %d", action, admin.username, socket_id, socket.user_id
+    )
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/api/ops/snapshot", snapshot, methods=["GET"]),
+    Route("/api/ops/sockets/{socket_id}/disconnect", disconnect, methods=["POST"]),
+    Route("/api/ops/sockets/{socket_id}/stop", stop, methods=["POST"]),
+    WebSocketRoute("/ws/ops", ops_socket),
+]
