@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test check format bench
+.PHONY: install ui run test check format bench screenshots
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,12 +22,27 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-run: install
+# The admin console: rebuilt only when its sources or locked dependencies are newer than the build.
+UI_SOURCES := $(shell find admin_ui/src -type f) $(addprefix admin_ui/,index.html package.json \
+	package-lock.json vite.config.ts tsconfig.json)
+UI_BUILT := admin_ui/dist/index.html
+
+$(UI_BUILT): $(UI_SOURCES)
+	cd admin_ui && npm ci --no-audit --no-fund && npm run build
+	touch $@
+
+ui: $(UI_BUILT)
+
+run: install ui
 	$(VENV)/bin/wxgpt migrate
 	WXGPT_DEV_LOGIN=$${WXGPT_DEV_LOGIN:-1} $(VENV)/bin/wxgpt serve
 
 test: install
 	$(VENV)/bin/pytest
+
+# Screenshots of every admin page, taken by headless Chromium against a live tiny-model server.
+screenshots: install ui
+	$(PY) -m tests.browser.screenshots
 
 bench: install
 	$(PY) bench/chat_latency.py

@@ -11,7 +11,7 @@ from starlette.routing import WebSocketRoute
 
 from generation.engine import Engine
 from generation.loading import load_model
-from server import admin_api, admin_auth, api, health
+from server import admin_api, admin_auth, admin_site, api, health
 from server.auth import TokenCodec
 from server.chat_socket import chat_socket
 from server.config import Settings
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *admin_auth.routes,
             *admin_api.routes,
             WebSocketRoute("/ws/chat", chat_socket),
+            *admin_site.routes(),
         ],
         exception_handlers={
             ApiError: handle_api_error,

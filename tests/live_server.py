@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -14,6 +15,7 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
 from server.app import create_app
+from server.chat_settings import save_chat_settings
 from server.config import Settings
 from storage import admins
 from storage.models import AdminRole
@@ -104,6 +106,23 @@ class LiveServer:
     def connect(self, token: str | None) -> Any:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return connect(self.ws_url, additional_headers=headers, max_size=1 << 22)
+
+
+def start_test_server(
+    model: Path, db_path: Path, chat: dict[str, Any] | None = None, **overrides: Any
+) -> LiveServer:
+    """A started server on a SQLite file with dev login; greedy, short replies unless told."""
+    values: dict[str, Any] = {
+        "db_url": f"sqlite://{db_path}",
+        "model": str(model),
+        "dev_login": True,
+        "default_quota": 100,
+        "max_concurrent_generations": 2,
+        **overrides,
+    }
+    server = LiveServer(Settings(_env_file=None, **values)).start()
+    server.call(save_chat_settings({"temperature": 0, "max_new_tokens": 12, **(chat or {})}))
+    return server
 
 
 def error_of(response: httpx.Response) -> tuple[int, str, str]:
