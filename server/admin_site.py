@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import anyio
 from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -23,9 +24,12 @@ class SpaFiles(StaticFiles):
         super().__init__(directory=directory, check_dir=False)
         self.index = directory / "index.html"
 
-    async def get_response(self, path: str, scope: Scope) -> Response:
-        if not self.index.is_file():
+    async def check_config(self) -> None:
+        if not await anyio.Path(self.index).is_file():
             raise ApiError(503, "not_ready", "the admin console is not built; run `make ui`")
+        await super().check_config()
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
         try:
             response = await super().get_response(path, scope)
         except HTTPException as exc:
@@ -40,9 +44,9 @@ class SpaFiles(StaticFiles):
         return response
 
 
-def routes(dist: Path = DIST) -> list[BaseRoute]:
-    """/admin redirects to /admin/; everything under it is the SPA."""
+def routes() -> list[BaseRoute]:
+    """/admin redirects to /admin/; everything under it is the SPA built into DIST."""
     return [
         Route("/admin", lambda request: RedirectResponse("/admin/", status_code=308)),
-        Mount("/admin", app=SpaFiles(dist)),
+        Mount("/admin", app=SpaFiles(DIST)),
     ]

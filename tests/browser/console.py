@@ -1,0 +1,83 @@
+"""Driving the admin console in Debian's Chromium with Playwright, shared by the browser tests
+and the screenshot command."""
+
+import subprocess
+from pathlib import Path
+
+import httpx
+from playwright.async_api import Browser, Page, Playwright
+
+from storage import admins
+from storage.models import AdminRole
+from tests.live_server import LiveServer
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILT = ROOT / "admin_ui" / "dist" / "index.html"
+CHROMIUM = Path("/usr/bin/chromium")
+# Headless in a container: no sandbox, no GPU, and nothing that calls home.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1440, "height": 900}
+
+
+def ensure_console_built() -> None:
+    """Build admin_ui/dist with `make ui` unless it is there; fail saying why it could not."""
+    if BUILT.is_file():
+        return
+    result = subprocess.run(["make", "ui"], cwd=ROOT, capture_output=True, text=True)
+    if result.returncode != 0 or not BUILT.is_file():
+        raise RuntimeError(
+            "the admin console is not built and `make ui` failed (needs node and npm):\n"
+            + result.stdout[-2000:]
+            + result.stderr[-2000:]
+        )
+
+
+def require_chromium() -> None:
+    """Fail with the fix when Debian's Chromium is not installed."""
+    if not CHROMIUM.is_file():
+        raise RuntimeError(
+            f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)"
+        )
+
+
+async def launch_chromium(playwright: Playwright) -> Browser:
+    """Debian's Chromium, headless; Playwright's own browser downloads are never used."""
+    return await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+async def new_page(browser: Browser, lang: str = "zh-CN") -> Page:
+    """A page in a fresh context (no cookies), with the console's language preset."""
+    context = await browser.new_context(viewport=VIEWPORT, locale=lang)
+    await context.add_init_script(f"localStorage.setItem('wxgpt.admin.lang', '{lang}')")
+    return await context.new_page()
+
+
+def create_admin(server: LiveServer, username: str, role: str = "admin") -> str:
+    """Create an admin account through storage; returns its password."""
+    password = f"password-{username}"
+    server.call(admins.create_admin(username, password, AdminRole(role)))
+    return password
+
+
+async def log_in(page: Page, server: LiveServer, username: str, password: str) -> None:
+    """Fill the login form and wait for the dashboard."""
+    await page.goto(server.url + "/admin/login")
+    await page.get_by_test_id("login-username").fill(username)
+    await page.get_by_test_id("login-password").fill(password)
+    await page.get_by_test_id("login-submit").click()
+    await page.wait_for_url("**/admin/dashboard")
+
+
+def sign_up(server: LiveServer, wid: str, nickname: str) -> tuple[str, int]:
+    """A mini-program user logged in through the dev login: their chat token and id."""
+    response = httpx.post(server.url + "/api/auth/login", json={"wid": wid, "nickname": nickname})
+    response.raise_for_status()
+    body = response.json()
+    return body["token"], body["user"]["id"]
