@@ -1,15 +1,19 @@
 """Driving the admin console in Debian's Chromium with Playwright, shared by the browser tests
 and the screenshot command."""
 
+import asyncio
+import contextlib
 import subprocess
 from pathlib import Path
 
 import httpx
 from playwright.async_api import Browser, Page, Playwright
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from storage import admins
 from storage.models import AdminRole
-from tests.live_server import LiveServer
+from tests.live_server import LiveServer, chat_frame, recv_until
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILT = ROOT / "admin_ui" / "dist" / "index.html"
@@ -24,6 +28,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 VIEWPORT = {"width": 1440, "height": 900}
+LANG_KEY = "wxgpt.admin.lang"
 
 
 def ensure_console_built() -> None:
@@ -55,7 +60,10 @@ async def launch_chromium(playwright: Playwright) -> Browser:
 async def new_page(browser: Browser, lang: str = "zh-CN") -> Page:
     """A page in a fresh context (no cookies), with the console's language preset."""
     context = await browser.new_context(viewport=VIEWPORT, locale=lang)
-    await context.add_init_script(f"localStorage.setItem('wxgpt.admin.lang', '{lang}')")
+    # Only a first visit gets the preset: the console's own toggle must be what a reload keeps.
+    await context.add_init_script(
+        f"localStorage.getItem('{LANG_KEY}') || localStorage.setItem('{LANG_KEY}', '{lang}')"
+    )
     return await context.new_page()
 
 
@@ -66,12 +74,17 @@ def create_admin(server: LiveServer, username: str, role: str = "admin") -> str:
     return password
 
 
-async def log_in(page: Page, server: LiveServer, username: str, password: str) -> None:
-    """Fill the login form and wait for the dashboard."""
-    await page.goto(server.url + "/admin/login")
+async def fill_login(page: Page, username: str, password: str) -> None:
+    """Fill and send the login form on the page now shown."""
     await page.get_by_test_id("login-username").fill(username)
     await page.get_by_test_id("login-password").fill(password)
     await page.get_by_test_id("login-submit").click()
+
+
+async def log_in(page: Page, server: LiveServer, username: str, password: str) -> None:
+    """Open the login page, log in and wait for the dashboard."""
+    await page.goto(server.url + "/admin/login")
+    await fill_login(page, username, password)
     await page.wait_for_url("**/admin/dashboard")
 
 
@@ -81,3 +94,11 @@ def sign_up(server: LiveServer, wid: str, nickname: str) -> tuple[str, int]:
     response.raise_for_status()
     body = response.json()
     return body["token"], body["user"]["id"]
+
+
+async def keep_asking(ws: ClientConnection, stop: asyncio.Event) -> None:
+    """Chat on `ws`, one reply after another, until `stop` is set or the socket closes."""
+    with contextlib.suppress(ConnectionClosed):
+        while not stop.is_set():
+            await ws.send(chat_frame("请写一篇长一点的文章"))
+            await recv_until(ws, "done", "error")
