@@ -24,14 +24,15 @@ T = TypeVar("T")
 
 
 class LiveServer:
-    """Starts wxgpt with `settings` on 127.0.0.1 and a free port; waits until /readyz is 200."""
+    """Starts wxgpt with `settings` on 127.0.0.1 and a free port (or `port`, to stand in for a
+    server that restarts); waits until /readyz is 200."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, port: int = 0) -> None:
         self.settings = settings
         self.app = create_app(settings)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock.bind(("127.0.0.1", port))
         self.port = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws/chat"
