@@ -22,13 +22,19 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-# The admin console: rebuilt only when its sources or locked dependencies are newer than the build.
+# The admin console: dependencies reinstalled when the lock file changes, the build redone when
+# a source or the dependencies are newer than it.
 UI_SOURCES := $(shell find admin_ui/src -type f) $(addprefix admin_ui/,index.html package.json \
-	package-lock.json vite.config.ts tsconfig.json)
+	vite.config.ts tsconfig.json)
+UI_DEPS := admin_ui/node_modules/.package-lock.json
 UI_BUILT := admin_ui/dist/index.html
 
-$(UI_BUILT): $(UI_SOURCES)
-	cd admin_ui && npm ci --no-audit --no-fund && npm run build
+$(UI_DEPS): admin_ui/package-lock.json
+	cd admin_ui && npm ci --no-audit --no-fund
+	touch $@
+
+$(UI_BUILT): $(UI_SOURCES) $(UI_DEPS)
+	cd admin_ui && npm run build
 	touch $@
 
 ui: $(UI_BUILT)
@@ -47,11 +53,13 @@ screenshots: install ui
 bench: install
 	$(PY) bench/chat_latency.py
 
-check: install
+check: install $(UI_DEPS)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	cd admin_ui && npm run --silent lint
 
-format: install
+format: install $(UI_DEPS)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+	cd admin_ui && npm run --silent format

@@ -1,7 +1,12 @@
 // Every string of the interface, in Chinese and English.
 
 const zh = {
-  app: { title: "wxgpt 管理台", logout: "退出登录", language: "English", reconnecting: "重新连接中" },
+  app: {
+    title: "wxgpt 管理台",
+    logout: "退出登录",
+    language: "English",
+    reconnecting: "重新连接中",
+  },
   menu: {
     dashboard: "仪表盘",
     users: "用户",

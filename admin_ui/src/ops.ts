@@ -38,7 +38,8 @@ export function useOpsFeed(onUnauthorized: () => void) {
       queue: state.engine?.queue_depth ?? 0,
       tokensPerS: Math.round(tokensPerS * 10) / 10,
     });
-    if (state.samples.length > HISTORY_SECONDS) state.samples.splice(0, state.samples.length - HISTORY_SECONDS);
+    if (state.samples.length > HISTORY_SECONDS)
+      state.samples.splice(0, state.samples.length - HISTORY_SECONDS);
   }
 
   function apply(frame: OpsSnapshot | OpsDelta): void {

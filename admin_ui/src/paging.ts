@@ -13,7 +13,10 @@ export interface Paged<T> {
 }
 
 /** Rows of `path` for the current page, with `filters()` added to the query on each load. */
-export function usePaged<T>(path: string | (() => string), filters: () => Query = () => ({})): Paged<T> {
+export function usePaged<T>(
+  path: string | (() => string),
+  filters: () => Query = () => ({}),
+): Paged<T> {
   const items = ref<T[]>([]) as Ref<T[]>;
   const total = ref(0);
   const page = ref(1);

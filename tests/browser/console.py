@@ -32,13 +32,12 @@ LANG_KEY = "wxgpt.admin.lang"
 
 
 def ensure_console_built() -> None:
-    """Build admin_ui/dist with `make ui` unless it is there; fail saying why it could not."""
-    if BUILT.is_file():
-        return
-    result = subprocess.run(["make", "ui"], cwd=ROOT, capture_output=True, text=True)
+    """Run `make ui`, which builds admin_ui/dist when it is missing or older than its sources;
+    fail saying why when it cannot (it needs node and npm)."""
+    result = subprocess.run(["make", "--silent", "ui"], cwd=ROOT, capture_output=True, text=True)
     if result.returncode != 0 or not BUILT.is_file():
         raise RuntimeError(
-            "the admin console is not built and `make ui` failed (needs node and npm):\n"
+            "the admin console could not be built with `make ui` (needs node and npm):\n"
             + result.stdout[-2000:]
             + result.stderr[-2000:]
         )
