@@ -6,6 +6,7 @@ const zh = {
     logout: "退出登录",
     language: "English",
     reconnecting: "重新连接中",
+    connecting: "连接中…",
   },
   menu: {
     dashboard: "仪表盘",
@@ -132,7 +133,6 @@ const zh = {
     newConversation: "新对话",
     quota: "剩余配额",
     conversation: "对话",
-    connecting: "连接中…",
     connected: "已连接",
     closed: "已断开",
     queued: "排队中，第 {position} 位",
@@ -180,7 +180,13 @@ const zh = {
 type Messages = typeof zh;
 
 const en: Messages = {
-  app: { title: "wxgpt admin", logout: "Log out", language: "中文", reconnecting: "Reconnecting" },
+  app: {
+    title: "wxgpt admin",
+    logout: "Log out",
+    language: "中文",
+    reconnecting: "Reconnecting",
+    connecting: "Connecting…",
+  },
   menu: {
     dashboard: "Dashboard",
     users: "Users",
@@ -306,7 +312,6 @@ const en: Messages = {
     newConversation: "New conversation",
     quota: "Quota left",
     conversation: "Conversation",
-    connecting: "Connecting…",
     connected: "Connected",
     closed: "Disconnected",
     queued: "Queued, position {position}",
