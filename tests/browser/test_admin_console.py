@@ -10,7 +10,7 @@ from websockets.exceptions import ConnectionClosed
 from server.chat_settings import load_chat_settings, save_chat_settings
 from storage import admins
 from storage.models import Conversation, Message, Role, User
-from tests.browser.console import create_admin, fill_login, new_page, sign_up
+from tests.browser.console import create_admin, fill_login, log_in, new_page, sign_up
 from tests.live_server import LiveServer, open_chat
 
 CURSOR = "▍"
@@ -172,3 +172,21 @@ async def test_playground_types_the_reply_live_stops_it_and_starts_over(
     assert second_conversation != first_conversation
     owner = server.call(User.get(openid="admin:root"))
     assert server.call(Conversation.filter(user_id=owner.id).count()) == 2
+
+
+async def test_a_read_only_ops_account_sees_the_pages_but_cannot_change_anything(
+    browser: Browser, server: LiveServer
+) -> None:
+    _, user_id = sign_up(server, "wx-carol", "卡罗尔")
+    page = await new_page(browser)
+    await log_in(page, server, "watcher", create_admin(server, "watcher", role="ops"))
+    await expect(page.get_by_test_id("whoami")).to_contain_text("ops")
+
+    await page.goto(f"{server.url}/admin/users/{user_id}")
+    await expect(page.get_by_test_id("user-quota")).to_have_text("100")
+    for button in ["quota-button", "ban-button", "delete-user"]:
+        await expect(page.get_by_test_id(button)).to_be_disabled()
+    await page.get_by_test_id("menu-settings").click()
+    await expect(page.get_by_test_id("settings-save")).to_be_disabled()
+    await page.get_by_test_id("menu-playground").click()
+    await expect(page.get_by_test_id("chat-input")).to_be_disabled()
