@@ -174,7 +174,7 @@ async def test_playground_types_the_reply_live_stops_it_and_starts_over(
     assert server.call(Conversation.filter(user_id=owner.id).count()) == 2
 
 
-async def test_a_read_only_ops_account_sees_the_pages_but_cannot_change_anything(
+async def test_a_read_only_ops_account_cannot_change_anything_and_logs_out(
     browser: Browser, server: LiveServer
 ) -> None:
     _, user_id = sign_up(server, "wx-carol", "卡罗尔")
@@ -190,3 +190,8 @@ async def test_a_read_only_ops_account_sees_the_pages_but_cannot_change_anything
     await expect(page.get_by_test_id("settings-save")).to_be_disabled()
     await page.get_by_test_id("menu-playground").click()
     await expect(page.get_by_test_id("chat-input")).to_be_disabled()
+
+    await page.get_by_test_id("logout").click()
+    await page.wait_for_url("**/admin/login")
+    await page.goto(server.url + "/admin/users")
+    await page.wait_for_url("**/admin/login?redirect=/users")
