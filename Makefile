@@ -9,7 +9,7 @@ TORCH_PIP_ARGS ?=
 STAMP := $(VENV)/.installed
 NODE_STAMP := miniprogram/node_modules/.installed
 
-.PHONY: install run test test-miniprogram check format bench
+.PHONY: install ui run test test-miniprogram check format bench screenshots
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,24 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-run: install
+# The admin console: dependencies reinstalled when the lock file changes, the build redone when
+# a source or the dependencies are newer than it.
+UI_SOURCES := $(shell find admin_ui/src -type f) $(addprefix admin_ui/,index.html package.json \
+	vite.config.ts tsconfig.json)
+UI_DEPS := admin_ui/node_modules/.package-lock.json
+UI_BUILT := admin_ui/dist/index.html
+
+$(UI_DEPS): admin_ui/package-lock.json
+	cd admin_ui && npm ci --no-audit --no-fund
+	touch $@
+
+$(UI_BUILT): $(UI_SOURCES) $(UI_DEPS)
+	cd admin_ui && npm run build
+	touch $@
+
+ui: $(UI_BUILT)
+
+run: install ui
 	$(VENV)/bin/wxgpt migrate
 	WXGPT_DEV_LOGIN=$${WXGPT_DEV_LOGIN:-1} $(VENV)/bin/wxgpt serve
 
@@ -38,14 +55,20 @@ $(NODE_STAMP): miniprogram/package.json miniprogram/package-lock.json
 test-miniprogram: install $(NODE_STAMP)
 	cd miniprogram && WXGPT_PYTHON=$(abspath $(PY)) npx --no-install jest
 
+# Screenshots of every admin page, taken by headless Chromium against a live tiny-model server.
+screenshots: install ui
+	$(PY) -m tests.browser.screenshots
+
 bench: install
 	$(PY) bench/chat_latency.py
 
-check: install
+check: install $(UI_DEPS)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	cd admin_ui && npm run --silent lint
 
-format: install
+format: install $(UI_DEPS)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+	cd admin_ui && npm run --silent format

@@ -11,7 +11,7 @@ from starlette.routing import WebSocketRoute
 
 from generation.engine import Engine
 from generation.loading import load_model
-from server import admin_api, admin_auth, api, health, metrics, ops
+from server import admin_api, admin_auth, admin_site, api, health, metrics, ops
 from server.auth import TokenCodec
 from server.chat_socket import chat_socket
 from server.config import Settings
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *ops.routes,
             *metrics.routes,
             WebSocketRoute("/ws/chat", chat_socket),
+            *admin_site.routes(),
         ],
         exception_handlers={
             ApiError: handle_api_error,

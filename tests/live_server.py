@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -14,6 +15,7 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
 from server.app import create_app
+from server.chat_settings import save_chat_settings
 from server.config import Settings
 from storage import admins
 from storage.models import AdminRole
@@ -22,14 +24,15 @@ T = TypeVar("T")
 
 
 class LiveServer:
-    """Starts wxgpt with `settings` on 127.0.0.1 and a free port; waits until /readyz is 200."""
+    """Starts wxgpt with `settings` on 127.0.0.1 and a free port (or `port`, to stand in for a
+    server that restarts); waits until /readyz is 200."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, port: int = 0) -> None:
         self.settings = settings
         self.app = create_app(settings)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock.bind(("127.0.0.1", port))
         self.port = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws/chat"
@@ -123,6 +126,23 @@ class LiveServer:
             if check(snapshot) or time.monotonic() > deadline:
                 return snapshot
             await asyncio.sleep(0.02)
+
+
+def start_test_server(
+    model: Path, db_path: Path, chat: dict[str, Any] | None = None, **overrides: Any
+) -> LiveServer:
+    """A started server on a SQLite file with dev login; greedy, short replies unless told."""
+    values: dict[str, Any] = {
+        "db_url": f"sqlite://{db_path}",
+        "model": str(model),
+        "dev_login": True,
+        "default_quota": 100,
+        "max_concurrent_generations": 2,
+        **overrides,
+    }
+    server = LiveServer(Settings(_env_file=None, **values)).start()
+    server.call(save_chat_settings({"temperature": 0, "max_new_tokens": 12, **(chat or {})}))
+    return server
 
 
 def error_of(response: httpx.Response) -> tuple[int, str, str]:

@@ -1,0 +1,154 @@
+// Shapes of the wxgpt admin and ops API (see the server's admin_api.py and ops.py).
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+  page: number;
+  page_size: number;
+}
+
+export interface Admin {
+  username: string;
+  role: "admin" | "ops";
+}
+
+export interface UserRef {
+  id: number;
+  openid: string;
+  nickname: string | null;
+}
+
+export interface User extends UserRef {
+  quota: number;
+  banned: boolean;
+  created_at: string;
+  last_seen_at: string | null;
+  message_count: number;
+}
+
+export interface LedgerEntry {
+  id: number;
+  delta: number;
+  reason: string;
+  actor: string | null;
+  note: string | null;
+  created_at: string;
+}
+
+export interface Conversation {
+  id: number;
+  title: string;
+  user: UserRef;
+  created_at: string;
+  updated_at: string;
+  message_count: number;
+}
+
+export type MessageStatus = "complete" | "stopped" | "interrupted" | "failed" | "generating";
+
+export interface Message {
+  id: number;
+  role: "user" | "assistant";
+  content: string;
+  status: MessageStatus;
+  finish_reason: string | null;
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
+  first_token_ms: number | null;
+  duration_ms: number | null;
+  created_at: string;
+}
+
+export interface Transcript {
+  conversation: Conversation;
+  messages: Message[];
+}
+
+export interface Stats {
+  users: number;
+  conversations: number;
+  messages_today: number;
+  messages_7d: number;
+  tokens_generated: number;
+  per_day: { date: string; messages: number }[];
+  model: {
+    name: string | null;
+    device: string | null;
+    status: "loading" | "ready" | "failed";
+    error: string | null;
+  };
+}
+
+export const SETTING_NAMES = [
+  "temperature",
+  "top_k",
+  "top_p",
+  "repetition_penalty",
+  "max_new_tokens",
+  "history_turns",
+  "default_quota",
+] as const;
+
+export type SettingName = (typeof SETTING_NAMES)[number];
+
+export interface SettingsAnswer {
+  values: Record<SettingName, number>;
+  limits: Record<SettingName, { min: number | null; max: number | null }>;
+}
+
+export interface AuditEntry {
+  id: number;
+  admin: string;
+  action: string;
+  target: string;
+  detail: unknown;
+  created_at: string;
+}
+
+export type SocketState = "idle" | "queued" | "generating";
+
+export interface SocketRow {
+  id: string;
+  user: UserRef;
+  remote: string;
+  connected_at: string;
+  state: SocketState;
+  queue_position: number | null;
+  tokens: number;
+  tokens_per_s: number | null;
+  bytes_in: number;
+  bytes_out: number;
+  last_activity: string;
+}
+
+export interface EngineState {
+  model: string | null;
+  device: string | null;
+  engine: string;
+  slots: number;
+  running: number;
+  queue_depth: number;
+  tokens_per_s_1m: number;
+}
+
+export interface ProcessState {
+  cpu_percent: number;
+  rss_bytes: number;
+}
+
+export interface OpsSnapshot {
+  type: "snapshot";
+  sockets: SocketRow[];
+  engine: EngineState;
+  process: ProcessState;
+  t: string;
+}
+
+export interface OpsDelta {
+  type: "delta";
+  upsert: SocketRow[];
+  remove: string[];
+  engine: EngineState;
+  process: ProcessState;
+  t: string;
+}
