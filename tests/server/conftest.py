@@ -17,7 +17,8 @@ def start_server(tiny_model: Path, tmp_path: Path) -> Iterator[ServerFactory]:
     def start(
         chat: dict[str, Any] | None = None, db_name: str = "wxgpt.sqlite3", **overrides: Any
     ) -> LiveServer:
-        server = start_test_server(tiny_model, tmp_path / db_name, chat, **overrides)
+        model = Path(overrides.pop("model", tiny_model))
+        server = start_test_server(model, tmp_path / db_name, chat, **overrides)
         running.append(server)
         return server
 
