@@ -7,11 +7,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from generation.engine import Engine, GenerationResult
+from generation.engines import ReplyEngine
 from generation.errors import QueueFull
 from generation.prompts import Prompt, PromptTooLong, Turn, fit_prompt
 from generation.queue import Ticket
 from generation.stopping import CancelToken
+from generation.streaming import GenerationResult
 from server import protocol
 from server.chat_settings import ChatSettings, load_chat_settings
 from server.protocol import ChatFrame, FrameError
@@ -50,7 +51,7 @@ class ModelHolder:
     """The engine once the model has loaded, or why it has not."""
 
     def __init__(self) -> None:
-        self.engine: Engine | None = None
+        self.engine: ReplyEngine | None = None
         self.error: str | None = None
 
 
@@ -84,7 +85,7 @@ class ReplyService:
             self._busy_users.discard(user_id)
 
     async def _reply(
-        self, engine: Engine, user_id: int, frame: ChatFrame, send: Send, control: ReplyControl
+        self, engine: ReplyEngine, user_id: int, frame: ChatFrame, send: Send, control: ReplyControl
     ) -> None:
         existing = await exchanges.find_exchange(user_id, frame.client_msg_id)
         if existing is not None:
@@ -138,7 +139,7 @@ class _Job:
     control: ReplyControl
 
 
-async def _run(engine: Engine, ticket: Ticket, job: _Job) -> None:
+async def _run(engine: ReplyEngine, ticket: Ticket, job: _Job) -> None:
     """Wait for a slot, stream the reply, store it however it ended, then send `done`."""
     exchange, send = job.exchange, job.send
     try:
@@ -201,7 +202,7 @@ async def _run(engine: Engine, ticket: Ticket, job: _Job) -> None:
     )
 
 
-def _fit_to_model(chat: ChatSettings, engine: Engine) -> ChatSettings:
+def _fit_to_model(chat: ChatSettings, engine: ReplyEngine) -> ChatSettings:
     """Cap max_new_tokens at half the context, so a setting too big for this model still
     leaves room for the question instead of failing every reply."""
     cap = engine.loaded.context_size // 2
@@ -217,7 +218,7 @@ def _fit_to_model(chat: ChatSettings, engine: Engine) -> ChatSettings:
 
 
 async def _build_prompt(
-    engine: Engine, user_id: int, frame: ChatFrame, chat: ChatSettings
+    engine: ReplyEngine, user_id: int, frame: ChatFrame, chat: ChatSettings
 ) -> Prompt:
     history: list[tuple[str, str]] = []
     if frame.conversation_id is not None:
