@@ -6,6 +6,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.auth import TokenCodec, authenticate
+from server.chat_settings import starting_quota
 from server.config import Settings
 from server.errors import ApiError
 from server.validation import query_int, read_body
@@ -56,7 +57,7 @@ async def login(request: Request) -> Response:
         except WeChatLoginError as exc:
             raise ApiError(401, "unauthorized", str(exc)) from None
     user, _ = await get_or_create_user(
-        openid, default_quota=settings.default_quota, nickname=body.nickname
+        openid, default_quota=await starting_quota(settings), nickname=body.nickname
     )
     if user.banned:
         raise ApiError(403, "banned", "this account is banned")

@@ -11,11 +11,12 @@ from starlette.routing import WebSocketRoute
 
 from generation.engines import make_engine
 from generation.loading import load_model
-from server import api, health
+from server import admin_api, admin_auth, api, health
 from server.auth import TokenCodec
 from server.chat_socket import chat_socket
 from server.config import Settings
 from server.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
+from server.rate_limit import FailureLimiter
 from server.replies import ModelHolder, ReplyService
 from storage.database import connect, disconnect, recover_interrupted_replies
 from storage.migrate import apply_migrations, pending_migrations
@@ -51,7 +52,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await disconnect()
 
     app = Starlette(
-        routes=[*health.routes, *api.routes, WebSocketRoute("/ws/chat", chat_socket)],
+        routes=[
+            *health.routes,
+            *api.routes,
+            *admin_auth.routes,
+            *admin_api.routes,
+            WebSocketRoute("/ws/chat", chat_socket),
+        ],
         exception_handlers={
             ApiError: handle_api_error,
             HTTPException: handle_http_exception,
@@ -63,6 +70,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.tokens = TokenCodec(settings.secret_key, settings.token_ttl)
     app.state.model = holder
     app.state.replies = ReplyService(holder)
+    app.state.admin_logins = FailureLimiter(
+        settings.admin_login_attempts, settings.admin_login_window
+    )
     return app
 
 

@@ -1,4 +1,5 @@
-"""Generation settings that the operator can change at run time, kept in the settings table."""
+"""Settings the operator can change at run time, kept in the settings table: how replies are
+generated, and the quota new users start with."""
 
 import logging
 from typing import Any
@@ -6,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from generation.sampling import SamplingParams
+from server.config import Settings
 from storage import settings as stored
 
 logger = logging.getLogger(__name__)
@@ -14,7 +16,7 @@ PREFIX = "generation."
 
 
 class ChatSettings(BaseModel):
-    """Sampling and memory settings applied to the next reply."""
+    """Sampling and memory settings applied to the next reply, and new users' quota."""
 
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_k: int = Field(50, ge=0, le=1000)
@@ -22,10 +24,12 @@ class ChatSettings(BaseModel):
     repetition_penalty: float = Field(1.1, ge=1.0, le=2.0)
     max_new_tokens: int = Field(256, ge=1, le=4096)
     history_turns: int = Field(20, ge=0, le=200)
+    # None: new users get WXGPT_DEFAULT_QUOTA.
+    default_quota: int | None = Field(None, ge=0, le=1_000_000)
 
     def sampling(self) -> SamplingParams:
         """The sampling part, as the engine takes it."""
-        return SamplingParams(**self.model_dump(exclude={"history_turns"}))
+        return SamplingParams(**self.model_dump(exclude={"history_turns", "default_quota"}))
 
 
 async def load_chat_settings() -> ChatSettings:
@@ -48,3 +52,9 @@ async def save_chat_settings(changes: dict[str, Any]) -> ChatSettings:
     updated = ChatSettings.model_validate({**current.model_dump(), **changes})
     await stored.set_settings({PREFIX + key: getattr(updated, key) for key in changes})
     return updated
+
+
+async def starting_quota(settings: Settings) -> int:
+    """The quota a new user gets: the stored setting, else WXGPT_DEFAULT_QUOTA."""
+    stored_quota = (await load_chat_settings()).default_quota
+    return settings.default_quota if stored_quota is None else stored_quota

@@ -1,4 +1,4 @@
-"""The `wxgpt` command: serve, migrate, chat, settings."""
+"""The `wxgpt` command: serve, migrate, chat, settings, admin."""
 
 import argparse
 import asyncio
@@ -70,6 +70,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     settings.add_argument("--db-url", help="database URL (WXGPT_DB_URL)")
     settings.set_defaults(run=_settings)
+
+    admin = commands.add_parser("admin", help="manage admin console accounts")
+    admin_commands = admin.add_subparsers(required=True, metavar="ACTION")
+    create = admin_commands.add_parser(
+        "create", help="create an admin account (password prompted, or read from stdin)"
+    )
+    create.add_argument("username")
+    create.add_argument(
+        "--role",
+        choices=["admin", "ops"],
+        default="admin",
+        help="ops may only look (default admin)",
+    )
+    create.add_argument("--db-url", help="database URL (WXGPT_DB_URL)")
+    create.set_defaults(run=_admin_create)
     return parser
 
 
@@ -147,6 +162,29 @@ def _parse_value(raw: str) -> Any:
         return json.loads(raw)
     except ValueError:
         return raw
+
+
+def _admin_create(args: argparse.Namespace) -> None:
+    from server.admin_accounts import AdminAccountError, create_admin_account
+
+    settings = _load_settings(db_url=args.db_url)
+    password = _read_new_password()
+    try:
+        asyncio.run(create_admin_account(settings.db_url, args.username, password, args.role))
+    except AdminAccountError as exc:
+        sys.exit(f"wxgpt admin create: {exc}")
+    print(f"created {args.role} {args.username!r}; log in at /admin")
+
+
+def _read_new_password() -> str:
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    password = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != password:
+        sys.exit("wxgpt admin create: the passwords differ")
+    return password
 
 
 async def _apply_settings(db_url: str, changes: dict[str, Any]) -> dict[str, Any]:

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     wechat_secret: str = ""
     wechat_code2session_url: str = "https://api.weixin.qq.com/sns/jscode2session"
 
+    admin_session_ttl: int = Field(12 * 3600, ge=60)
+    admin_login_attempts: int = Field(5, ge=1)
+    admin_login_window: int = Field(300, ge=1)
+
     engine: EngineKind = "single"
     max_concurrent_generations: int = Field(1, ge=1)
     max_queue: int = Field(32, ge=0)

@@ -16,6 +16,7 @@ HTTP_CODES = {
     405: "method_not_allowed",
     409: "busy",
     413: "too_long",
+    429: "rate_limited",
     503: "unavailable",
 }
 
@@ -23,21 +24,28 @@ HTTP_CODES = {
 class ApiError(Exception):
     """An expected failure with a code the client can act on and a message a person can read."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     """The JSON body and status of one error."""
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+    )
 
 
 async def handle_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message)
+    return error_response(exc.status, exc.code, exc.message, exc.headers)
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:

@@ -1,7 +1,7 @@
 """Turn pydantic validation errors into one sentence a client developer can act on."""
 
 import json
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
@@ -20,13 +20,18 @@ def describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-async def read_body(request: Request, model: type[ModelT]) -> ModelT:
-    """The request's JSON body as `model`; raises ApiError 400 saying what is wrong."""
+async def read_json(request: Request) -> Any:
+    """The request's JSON body ({} when empty); raises ApiError 400 if it is not JSON."""
     raw = await request.body()
     try:
-        data = json.loads(raw) if raw else {}
+        return json.loads(raw) if raw else {}
     except ValueError:
         raise ApiError(400, "bad_request", "the body is not valid JSON") from None
+
+
+async def read_body(request: Request, model: type[ModelT]) -> ModelT:
+    """The request's JSON body as `model`; raises ApiError 400 saying what is wrong."""
+    data = await read_json(request)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from storage.models import Conversation, Message, User
+from storage.models import AuditEntry, Conversation, Message, QuotaLedger, User
 
 
 def _time(value: datetime | None) -> str | None:
@@ -43,4 +43,53 @@ def message_view(message: Message) -> dict[str, Any]:
         "first_token_ms": message.first_token_ms,
         "duration_ms": message.duration_ms,
         "created_at": _time(message.created_at),
+    }
+
+
+def admin_user_view(user: User, message_count: int) -> dict[str, Any]:
+    """A user as the admin console lists them."""
+    return {
+        "id": user.id,
+        "openid": user.openid,
+        "nickname": user.nickname,
+        "quota": user.quota,
+        "banned": user.banned,
+        "created_at": _time(user.created_at),
+        "last_seen_at": _time(user.last_seen_at),
+        "message_count": message_count,
+    }
+
+
+def admin_conversation_view(
+    conversation: Conversation, user: User, message_count: int
+) -> dict[str, Any]:
+    """Anyone's conversation, with its owner, as the admin console lists it."""
+    return {
+        **conversation_view(conversation),
+        "user": {"id": user.id, "openid": user.openid, "nickname": user.nickname},
+        "message_count": message_count,
+    }
+
+
+def ledger_view(entry: QuotaLedger) -> dict[str, Any]:
+    """One quota change."""
+    return {
+        "id": entry.id,
+        "delta": entry.delta,
+        "reason": str(entry.reason.value),
+        "actor": entry.actor,
+        "note": entry.note,
+        "created_at": _time(entry.created_at),
+    }
+
+
+def audit_view(entry: AuditEntry) -> dict[str, Any]:
+    """One admin action."""
+    return {
+        "id": entry.id,
+        "admin": entry.admin,
+        "action": entry.action,
+        "target": entry.target,
+        "detail": entry.detail,
+        "created_at": _time(entry.created_at),
     }

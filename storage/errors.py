@@ -28,3 +28,18 @@ class DuplicateClientMessage(StorageError):
         super().__init__(f"client_msg_id already used (reply {reply_id})")
         self.conversation_id = conversation_id
         self.reply_id = reply_id
+
+
+class AdminExists(StorageError):
+    """An admin account with this username already exists; nothing was written."""
+
+    def __init__(self, username: str) -> None:
+        super().__init__(f"an admin named {username!r} already exists")
+
+
+class UserNotFound(StorageError):
+    """No user has this id; nothing was written."""
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(f"user {user_id} not found")
+        self.user_id = user_id

@@ -1,4 +1,4 @@
-"""The schema: users, conversations, messages, the quota ledger and settings."""
+"""The schema: users, conversations, messages, the quota ledger, settings, and admin accounts."""
 
 from enum import StrEnum
 from typing import Any
@@ -138,3 +138,56 @@ class Setting(Model):
 
     class Meta:
         table = "settings"
+
+
+class AdminRole(StrEnum):
+    """What an operator may do: `admin` everything, `ops` only look."""
+
+    ADMIN = "admin"
+    OPS = "ops"
+
+
+class Admin(Model):
+    """An operator account of the admin console; never a chat user."""
+
+    id = fields.IntField(primary_key=True)
+    username = fields.CharField(max_length=64, unique=True)
+    password_hash = fields.CharField(max_length=255)
+    role = fields.CharEnumField(AdminRole, max_length=16, default=AdminRole.ADMIN)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_login_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "admins"
+
+
+class AdminSession(Model):
+    """A logged-in admin console session; only the token's hash is kept."""
+
+    id = fields.IntField(primary_key=True)
+    admin: fields.ForeignKeyRelation[Admin] = fields.ForeignKeyField(
+        "models.Admin", related_name="sessions", on_delete=fields.CASCADE
+    )
+    token_hash = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField()
+
+    admin_id: int
+
+    class Meta:
+        table = "admin_sessions"
+
+
+class AuditEntry(Model):
+    """One admin action; the admin is kept by name so the log outlives the account."""
+
+    id = fields.IntField(primary_key=True)
+    admin = fields.CharField(max_length=64)
+    action = fields.CharField(max_length=32)
+    target = fields.CharField(max_length=128, default="")
+    detail: Any = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "audit_log"
+        indexes = (("admin", "id"), ("action", "id"))

@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import httpx
@@ -15,6 +15,8 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from server.app import create_app
 from server.config import Settings
+from storage import admins
+from storage.models import AdminRole
 
 T = TypeVar("T")
 
@@ -66,14 +68,29 @@ class LiveServer:
         self._server.should_exit = True
         self._thread.join(timeout=30)
 
-    def call(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run a coroutine on the server's own event loop (its database lives there)."""
+    def call(self, work: Awaitable[T]) -> T:
+        """Await a coroutine or query on the server's own event loop (its database lives there)."""
         assert self.loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
+
+        async def run() -> T:
+            return await work
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout=30)
 
     def login(self, wid: str | None = None) -> str:
         response = httpx.post(
             self.url + "/api/auth/login", json={"wid": wid or uuid.uuid4().hex[:12]}
+        )
+        response.raise_for_status()
+        token: str = response.json()["token"]
+        return token
+
+    def admin_login(self, username: str = "root", role: str = "admin") -> str:
+        """Create an admin account (password "password-<username>") and return its session."""
+        password = f"password-{username}"
+        self.call(admins.create_admin(username, password, AdminRole(role)))
+        response = httpx.post(
+            self.url + "/api/admin/login", json={"username": username, "password": password}
         )
         response.raise_for_status()
         token: str = response.json()["token"]
@@ -87,6 +104,12 @@ class LiveServer:
     def connect(self, token: str | None) -> Any:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return connect(self.ws_url, additional_headers=headers, max_size=1 << 22)
+
+
+def error_of(response: httpx.Response) -> tuple[int, str, str]:
+    """Status, error code and message of an error response."""
+    body = response.json()["error"]
+    return response.status_code, body["code"], body["message"]
 
 
 def chat_frame(

@@ -15,13 +15,8 @@ from starlette.routing import Route
 
 from server.auth import TokenCodec
 from server.config import Settings
-from tests.live_server import LiveServer, chat_frame, open_chat, recv_until
+from tests.live_server import LiveServer, chat_frame, error_of, open_chat, recv_until
 from tests.server.conftest import ServerFactory
-
-
-def error_of(response: httpx.Response) -> tuple[int, str, str]:
-    body = response.json()["error"]
-    return response.status_code, body["code"], body["message"]
 
 
 @pytest.fixture

@@ -19,8 +19,12 @@ def free_port() -> int:
         return port
 
 
-def run(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*WXGPT, *args], env=env, capture_output=True, text=True, timeout=timeout)
+def run(
+    *args: str, env: dict[str, str], timeout: float = 120, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*WXGPT, *args], env=env, capture_output=True, text=True, timeout=timeout, input=stdin
+    )
 
 
 @pytest.fixture
@@ -134,3 +138,21 @@ def test_default_model_gives_a_sensible_streamed_reply(env: dict[str, str], serv
     chat = run("chat", "--url", url, "What is the capital of France?", env=env)
     assert chat.returncode == 0, chat.stderr
     assert "Paris" in chat.stdout
+
+
+def test_admin_create_makes_an_account_that_can_log_in(
+    env: dict[str, str], serve, tiny_model: Path
+) -> None:
+    assert run("migrate", env=env).returncode == 0
+    short = run("admin", "create", "root", env=env, stdin="short\n")
+    assert short.returncode != 0
+    assert "the password must be 8 to 1024 characters (got 5)" in short.stderr
+    created = run("admin", "create", "root", env=env, stdin="correct horse\n")
+    assert created.returncode == 0, created.stderr
+    again = run("admin", "create", "root", "--role", "ops", env=env, stdin="another one\n")
+    assert "an admin named 'root' already exists" in again.stderr
+    url = serve("--model", str(tiny_model))
+    login = httpx.post(
+        url + "/api/admin/login", json={"username": "root", "password": "correct horse"}
+    )
+    assert login.json()["admin"] == {"username": "root", "role": "admin"}

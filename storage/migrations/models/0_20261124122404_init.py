@@ -6,6 +6,8 @@ MODELS_STATE is aerich's own, so that a later `aerich migrate` diffs against thi
 
 from tortoise import BaseDBAsyncClient
 
+from storage.migration_sql import sql_for
+
 RUN_IN_TRANSACTION = True
 
 UPGRADE = {
@@ -148,22 +150,12 @@ DROP TABLE IF EXISTS "settings";
 """
 
 
-def _dialect(db: BaseDBAsyncClient) -> str:
-    dialect = db.capabilities.dialect
-    if dialect not in UPGRADE:
-        raise NotImplementedError(
-            f"wxgpt's migrations support SQLite and PostgreSQL, not {dialect!r}"
-        )
-    return dialect
-
-
 async def upgrade(db: BaseDBAsyncClient) -> str:
-    return UPGRADE[_dialect(db)]
+    return sql_for(db, UPGRADE)
 
 
 async def downgrade(db: BaseDBAsyncClient) -> str:
-    _dialect(db)
-    return DOWNGRADE
+    return sql_for(db, dict.fromkeys(UPGRADE, DOWNGRADE))
 
 
 MODELS_STATE = (

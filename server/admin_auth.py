@@ -1,0 +1,119 @@
+"""Admin console sessions: login with a password, a session cookie or bearer token, logout."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from pydantic import BaseModel, Field
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from server.auth import presented_token
+from server.config import Settings
+from server.errors import ApiError
+from server.rate_limit import FailureLimiter
+from server.validation import read_body
+from storage import admins, audit
+from storage.models import AdminRole
+
+COOKIE = "wxgpt_admin"
+
+
+@dataclass(frozen=True)
+class AdminUser:
+    """The admin behind a request, and the session token they presented."""
+
+    id: int
+    username: str
+    role: AdminRole
+    token: str
+
+    @property
+    def can_write(self) -> bool:
+        """Whether this admin may change anything (the `ops` role only looks)."""
+        return self.role == AdminRole.ADMIN
+
+
+class LoginBody(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+async def authenticate_admin(conn: HTTPConnection, *, write: bool) -> AdminUser:
+    """The admin of a request or socket; raises ApiError 401 (no valid session) or 403.
+
+    Chat-user tokens never pass: sessions are random tokens looked up in admin_sessions.
+    """
+    token = conn.cookies.get(COOKIE) or presented_token(conn.headers, conn.query_params)
+    if not token:
+        raise ApiError(401, "unauthorized", "log in to the admin console first")
+    admin = await admins.session_admin(token)
+    if admin is None:
+        raise ApiError(401, "unauthorized", "the admin session is invalid or expired; log in again")
+    user = AdminUser(admin.id, admin.username, admin.role, token)
+    if write and not user.can_write:
+        raise ApiError(403, "forbidden", "the ops role is read-only; an admin must do this")
+    return user
+
+
+async def login(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    limiter: FailureLimiter = request.app.state.admin_logins
+    body = await read_body(request, LoginBody)
+    client = request.client.host if request.client else "unknown"
+    keys = (f"user:{body.username}", f"addr:{client}")
+    wait = limiter.retry_after(*keys)
+    if wait:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many failed logins ({limiter.limit} per {int(limiter.window)} s); "
+            f"try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    admin = await admins.check_password(body.username, body.password)
+    if admin is None:
+        limiter.fail(*keys)
+        raise ApiError(401, "bad_credentials", "wrong username or password")
+    token, expires_at = await admins.open_session(
+        admin, timedelta(seconds=settings.admin_session_ttl)
+    )
+    await audit.record(admin.username, "login", f"addr:{client}")
+    response = JSONResponse(
+        {
+            "admin": {"username": admin.username, "role": admin.role.value},
+            "token": token,
+            "expires_at": expires_at.isoformat(),
+        }
+    )
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=settings.admin_session_ttl,
+        httponly=True,
+        samesite="strict",
+        secure=settings.env == "production",
+        path="/",
+    )
+    return response
+
+
+async def logout(request: Request) -> Response:
+    admin = await authenticate_admin(request, write=False)
+    await admins.close_session(admin.token)
+    await audit.record(admin.username, "logout")
+    response = Response(status_code=204)
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    return response
+
+
+async def me(request: Request) -> Response:
+    admin = await authenticate_admin(request, write=False)
+    return JSONResponse({"username": admin.username, "role": admin.role.value})
+
+
+routes = [
+    Route("/api/admin/login", login, methods=["POST"]),
+    Route("/api/admin/logout", logout, methods=["POST"]),
+    Route("/api/admin/me", me, methods=["GET"]),
+]
