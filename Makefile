@@ -29,8 +29,9 @@ run: install
 test: install
 	$(VENV)/bin/pytest
 
+# Passive OpenMP waiting: on a busy machine, spinning torch threads starve each other.
 bench: install
-	$(PY) bench/chat_latency.py
+	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(PY) -m bench.run_all $(BENCH_ARGS)
 
 check: install
 	$(VENV)/bin/ruff check .
