@@ -59,8 +59,9 @@ test-miniprogram: install $(NODE_STAMP)
 screenshots: install ui
 	$(PY) -m tests.browser.screenshots
 
+# Passive OpenMP waiting: on a busy machine, spinning torch threads starve each other.
 bench: install
-	$(PY) bench/chat_latency.py
+	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(PY) -m bench.run_all $(BENCH_ARGS)
 
 check: install $(UI_DEPS)
 	$(VENV)/bin/ruff check .

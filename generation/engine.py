@@ -1,79 +1,36 @@
-"""The streaming engine: `model.generate` in a worker thread, text handed to the event loop."""
+"""The thread-per-reply engine: `model.generate` in a worker thread, text posted to the loop."""
 
 import asyncio
-import logging
-import time
-from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from transformers import StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
-from generation.decoding import StreamDecoder
 from generation.loading import LoadedModel
 from generation.queue import GenerationQueue, Ticket
 from generation.sampling import SamplingParams
 from generation.stopping import CancelCriteria, CancelToken
-
-logger = logging.getLogger(__name__)
-
-FinishReason = Literal["stop", "length", "cancelled", "error"]
-TextCallback = Callable[[str], Awaitable[None]]
+from generation.streaming import GenerationResult, TextCallback, TokenStream, relay
 
 
-@dataclass(frozen=True)
-class GenerationResult:
-    """How a reply ended, with the counts and timings that are stored beside it."""
+class _GenerateStreamer(BaseStreamer):
+    """Hands the ids `generate` produces, minus the prompt it pushes first, to a TokenStream."""
 
-    text: str
-    finish_reason: FinishReason
-    prompt_tokens: int
-    completion_tokens: int
-    first_token_s: float | None
-    duration_s: float
-    error: str | None = None
-
-
-class _LoopStreamer(BaseStreamer):
-    """Receives token ids in the worker thread and posts decoded text to the event loop."""
-
-    def __init__(
-        self,
-        decoder: StreamDecoder,
-        loop: asyncio.AbstractEventLoop,
-        out: "asyncio.Queue[str | None]",
-    ) -> None:
-        self._decoder = decoder
-        self._loop = loop
-        self._out = out
+    def __init__(self, stream: TokenStream) -> None:
+        self._stream = stream
         self._prompt_seen = False
-        self._ended = False
-        self.started = time.perf_counter()
-        self.first_token_at: float | None = None
 
     def put(self, value: torch.Tensor) -> None:
-        # generate() first pushes the prompt, then one token per step.
         if not self._prompt_seen:
             self._prompt_seen = True
             return
-        if self.first_token_at is None:
-            self.first_token_at = time.perf_counter()
         for token_id in value.reshape(-1).tolist():
-            self._post(self._decoder.push(int(token_id)))
+            self._stream.push(int(token_id))
 
     def end(self) -> None:
-        if self._ended:
-            return
-        self._ended = True
-        self._post(self._decoder.flush())
-        self._loop.call_soon_threadsafe(self._out.put_nowait, None)
-
-    def _post(self, text: str) -> None:
-        if text:
-            self._loop.call_soon_threadsafe(self._out.put_nowait, text)
+        self._stream.end()
 
 
 class Engine:
@@ -101,41 +58,12 @@ class Engine:
         the worker thread is awaited before the cancellation goes on.
         """
         loop = asyncio.get_running_loop()
-        pieces: asyncio.Queue[str | None] = asyncio.Queue()
-        streamer = _LoopStreamer(self.loaded.prompt_format.stream_decoder(), loop, pieces)
+        stream = TokenStream(self.loaded.prompt_format.stream_decoder(), loop)
         work = loop.run_in_executor(
-            self._executor, self._run_model, prompt_ids, params, cancel, streamer
+            self._executor, self._run_model, prompt_ids, params, cancel, stream
         )
-        text_parts: list[str] = []
-        try:
-            while (piece := await pieces.get()) is not None:
-                text_parts.append(piece)
-                await on_text(piece)
-        except asyncio.CancelledError:
-            cancel.cancel()
-            await asyncio.shield(work)
-            raise
-        text = "".join(text_parts)
-        duration = time.perf_counter() - streamer.started
-        first_token = (
-            None if streamer.first_token_at is None else streamer.first_token_at - streamer.started
-        )
-        try:
-            output: list[int] = await work
-        except Exception as exc:
-            logger.exception("generation failed after %d characters", len(text))
-            return GenerationResult(
-                text, "error", len(prompt_ids), 0, first_token, duration, error=str(exc)
-            )
-        completion = output[len(prompt_ids) :]
-        return GenerationResult(
-            text=text,
-            finish_reason=self._finish_reason(completion, params, cancel),
-            prompt_tokens=len(prompt_ids),
-            completion_tokens=len(completion),
-            first_token_s=first_token,
-            duration_s=duration,
-        )
+        stop_ids = self.loaded.prompt_format.stop_token_ids
+        return await relay(prompt_ids, params, cancel, on_text, stream, work, stop_ids)
 
     def close(self) -> None:
         """Stop taking work; running replies finish in their threads."""
@@ -146,7 +74,7 @@ class Engine:
         prompt_ids: list[int],
         params: SamplingParams,
         cancel: CancelToken,
-        streamer: _LoopStreamer,
+        stream: TokenStream,
     ) -> list[int]:
         loaded = self.loaded
         stop_ids = loaded.prompt_format.stop_token_ids
@@ -159,25 +87,14 @@ class Engine:
                 eos_token_id=stop_ids,
                 pad_token_id=_pad_id(loaded, stop_ids),
                 stopping_criteria=StoppingCriteriaList([CancelCriteria(cancel)]),
-                streamer=streamer,
+                streamer=_GenerateStreamer(stream),
                 **kwargs,
             )
         finally:
             # On an exception generate() never calls end(); the reader must still finish.
-            streamer.end()
-        ids: list[int] = output[0].tolist()
-        return ids
-
-    def _finish_reason(
-        self, completion: list[int], params: SamplingParams, cancel: CancelToken
-    ) -> FinishReason:
-        if completion and completion[-1] in self.loaded.prompt_format.stop_token_ids:
-            return "stop"
-        if cancel.cancelled:
-            return "cancelled"
-        if len(completion) >= params.max_new_tokens:
-            return "length"
-        return "stop"
+            stream.end()
+        completion: list[int] = output[0, len(prompt_ids) :].tolist()
+        return completion
 
 
 def _pad_id(loaded: LoadedModel, stop_ids: list[int]) -> int:

@@ -3,6 +3,15 @@
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+from transformers import (
+    LogitsProcessorList,
+    RepetitionPenaltyLogitsProcessor,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+
 
 @dataclass(frozen=True)
 class SamplingParams:
@@ -14,13 +23,18 @@ class SamplingParams:
     repetition_penalty: float = 1.1
     max_new_tokens: int = 256
 
+    @property
+    def greedy(self) -> bool:
+        """Whether the most likely token is always taken."""
+        return self.temperature <= 0
+
     def generate_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `model.generate`."""
         common: dict[str, Any] = {
             "max_new_tokens": self.max_new_tokens,
             "repetition_penalty": self.repetition_penalty,
         }
-        if self.temperature <= 0:
+        if self.greedy:
             return {**common, "do_sample": False, "temperature": None, "top_k": None, "top_p": None}
         return {
             **common,
@@ -29,3 +43,26 @@ class SamplingParams:
             "top_k": self.top_k,
             "top_p": self.top_p,
         }
+
+    def logits_processors(self) -> LogitsProcessorList:
+        """The processors `generate` builds from `generate_kwargs`, in its order."""
+        processors = LogitsProcessorList()
+        if self.repetition_penalty != 1.0:
+            processors.append(RepetitionPenaltyLogitsProcessor(self.repetition_penalty))
+        if self.greedy:
+            return processors
+        if self.temperature != 1.0:
+            processors.append(TemperatureLogitsWarper(self.temperature))
+        if self.top_k != 0:
+            processors.append(TopKLogitsWarper(self.top_k))
+        if self.top_p < 1.0:
+            processors.append(TopPLogitsWarper(self.top_p))
+        return processors
+
+    def pick(self, processors: LogitsProcessorList, ids: list[int], logits: torch.Tensor) -> int:
+        """The next token after `ids`, given the float32 logits of the last position (1, vocab)."""
+        history = torch.tensor([ids], dtype=torch.long, device=logits.device)
+        scores = processors(history, logits)  # type: ignore[arg-type]
+        if self.greedy:
+            return int(scores.argmax(dim=-1).item())
+        return int(torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).item())

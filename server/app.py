@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import WebSocketRoute
 
-from generation.engine import Engine
+from generation.engines import make_engine
 from generation.loading import load_model
 from server import admin_api, admin_auth, admin_site, api, health, metrics, ops
 from server.auth import TokenCodec
@@ -115,7 +115,10 @@ async def _load(settings: Settings, holder: ModelHolder) -> None:
         holder.error = str(exc)
         logger.error("model failed to load: %s", exc)
         return
-    holder.engine = Engine(
-        loaded, slots=settings.max_concurrent_generations, max_waiting=settings.max_queue
+    holder.engine = make_engine(
+        settings.engine,
+        loaded,
+        slots=settings.max_concurrent_generations,
+        max_waiting=settings.max_queue,
     )
     logger.info("ready: model %s serves /ws/chat", loaded.name)

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from generation.engines import EngineKind
 from generation.loading import ModelSpec
 
 DEV_SECRET = "wxgpt-development-secret-do-not-use-in-production"
@@ -40,6 +41,7 @@ class Settings(BaseSettings):
     admin_login_attempts: int = Field(5, ge=1)
     admin_login_window: int = Field(300, ge=1)
 
+    engine: EngineKind = "single"
     max_concurrent_generations: int = Field(1, ge=1)
     max_queue: int = Field(32, ge=0)
     max_message_chars: int = Field(2000, ge=1)

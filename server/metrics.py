@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from generation.engine import GenerationResult
 from generation.queue import GenerationQueue
+from generation.streaming import GenerationResult
 from server.replies import ModelHolder
 
 # Seconds: a tiny model on a GPU answers in milliseconds, a big one on a CPU in seconds.

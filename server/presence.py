@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from generation.engine import GenerationResult
+from generation.streaming import GenerationResult
 from server.live_replies import Watcher
 from server.metrics import Metrics
 from storage.models import User

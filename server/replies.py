@@ -6,10 +6,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from generation.engine import Engine, GenerationResult
+from generation.engines import ReplyEngine
 from generation.errors import QueueFull
 from generation.prompts import Prompt, PromptTooLong, Turn, fit_prompt
 from generation.queue import Ticket
+from generation.streaming import GenerationResult
 from server import logs, protocol
 from server.chat_settings import ChatSettings, load_chat_settings
 from server.live_replies import LiveReplies, LiveReply, Send, Watcher
@@ -28,7 +29,7 @@ class ModelHolder:
     """The engine once the model has loaded, or why it has not."""
 
     def __init__(self) -> None:
-        self.engine: Engine | None = None
+        self.engine: ReplyEngine | None = None
         self.error: str | None = None
 
 
@@ -111,14 +112,16 @@ class ReplyService:
             raise FrameError("not_found", f"reply {message_id} not found")
         await _replay(user_id, reply, watcher.send, offset)
 
-    def _engine(self) -> Engine:
+    def _engine(self) -> ReplyEngine:
         if self._holder.error is not None:
             raise FrameError("internal", "the model failed to load; the operator must fix it")
         if self._holder.engine is None:
             raise FrameError("busy", "the model is still loading; try again in a moment")
         return self._holder.engine
 
-    async def _accept(self, engine: Engine, user_id: int, frame: ChatFrame) -> LiveReply | None:
+    async def _accept(
+        self, engine: ReplyEngine, user_id: int, frame: ChatFrame
+    ) -> LiveReply | None:
         """Charge, store the question and start generating; None if a twin was accepted."""
         chat_settings = _fit_to_model(await load_chat_settings(), engine)
         prompt = await _build_prompt(engine, user_id, frame, chat_settings)
@@ -142,7 +145,7 @@ class ReplyService:
         self.live.start(live, self._generate(engine, ticket, job))
         return live
 
-    async def _generate(self, engine: Engine, ticket: Ticket, job: _Job) -> None:
+    async def _generate(self, engine: ReplyEngine, ticket: Ticket, job: _Job) -> None:
         try:
             async with ticket:
                 await _run(engine, ticket, job)
@@ -170,7 +173,7 @@ async def _begin_exchange(user_id: int, frame: ChatFrame) -> Exchange | None:
         return None
 
 
-async def _run(engine: Engine, ticket: Ticket, job: _Job) -> None:
+async def _run(engine: ReplyEngine, ticket: Ticket, job: _Job) -> None:
     """Wait for a slot, stream the reply, store it however it ended, then send `done`."""
     exchange, live = job.exchange, job.live
     logs.reply_id.set(exchange.reply_id)
@@ -232,7 +235,7 @@ async def _run(engine: Engine, ticket: Ticket, job: _Job) -> None:
     )
 
 
-def _fit_to_model(chat: ChatSettings, engine: Engine) -> ChatSettings:
+def _fit_to_model(chat: ChatSettings, engine: ReplyEngine) -> ChatSettings:
     """Cap max_new_tokens at half the context, so a setting too big for this model still
     leaves room for the question instead of failing every reply."""
     cap = engine.loaded.context_size // 2
@@ -248,7 +251,7 @@ def _fit_to_model(chat: ChatSettings, engine: Engine) -> ChatSettings:
 
 
 async def _build_prompt(
-    engine: Engine, user_id: int, frame: ChatFrame, chat: ChatSettings
+    engine: ReplyEngine, user_id: int, frame: ChatFrame, chat: ChatSettings
 ) -> Prompt:
     history: list[tuple[str, str]] = []
     if frame.conversation_id is not None:

@@ -1,0 +1,161 @@
+"""A real `wxgpt serve` on loopback for the benchmarks, and a timing chat client."""
+
+import itertools
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+
+BIG_QUOTA = 1_000_000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    """`wxgpt serve` in a child process on a fresh SQLite file, with `WXGPT_*` overrides."""
+
+    def __init__(self, env: dict[str, str], chat_settings: dict[str, object]) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="wxgpt-bench-"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}/ws/chat"
+        self.env = {
+            **os.environ,
+            "WXGPT_DB_URL": f"sqlite://{self.workdir}/bench.sqlite3",
+            "WXGPT_DEV_LOGIN": "1",
+            "WXGPT_DEFAULT_QUOTA": str(BIG_QUOTA),
+            **env,
+        }
+        self.chat_settings = chat_settings
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> "Server":
+        wxgpt = [sys.executable, "-m", "server"]
+        subprocess.run([*wxgpt, "migrate"], env=self.env, check=True, capture_output=True)
+        values = [f"{name}={value}" for name, value in self.chat_settings.items()]
+        subprocess.run([*wxgpt, "settings", *values], env=self.env, check=True, capture_output=True)
+        self.process = subprocess.Popen(
+            [*wxgpt, "serve", "--port", str(self.port)], env=self.env, stderr=subprocess.DEVNULL
+        )
+        self._wait_ready()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def _wait_ready(self, timeout: float = 300) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None and time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/readyz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit("wxgpt serve did not become ready")
+
+    def login(self, wid: str | None = None) -> str:
+        response = httpx.post(
+            self.url + "/api/auth/login", json={"wid": wid or uuid.uuid4().hex[:12]}
+        )
+        response.raise_for_status()
+        token: str = response.json()["token"]
+        return token
+
+    def rss_bytes(self) -> int:
+        """The server process's resident memory, from /proc."""
+        assert self.process is not None
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
+        return int(line.split()[1]) * 1024
+
+    def connect(self, token: str) -> Any:
+        return connect(
+            self.ws_url, additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=120
+        )
+
+
+@dataclass
+class ReplyTiming:
+    """When one reply's pieces arrived (perf_counter seconds) and what it counted."""
+
+    sent: float
+    arrivals: list[float] = field(default_factory=list)
+    completion_tokens: int = 0
+    prompt_tokens: int = 0
+    ended: float = 0.0
+
+    @property
+    def first_token_s(self) -> float:
+        return self.arrivals[0] - self.sent
+
+    @property
+    def gaps(self) -> list[float]:
+        return [later - earlier for earlier, later in itertools.pairwise(self.arrivals)]
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Decoding speed after the first token, as a user sees it."""
+        span = self.ended - self.arrivals[0]
+        return (self.completion_tokens - 1) / span if span > 0 else float("nan")
+
+
+async def ask(ws: ClientConnection, question: str) -> ReplyTiming:
+    """Send one chat on an open, ready socket and time its deltas until done."""
+    frame = {
+        "type": "chat",
+        "conversation_id": None,
+        "content": question,
+        "client_msg_id": str(uuid.uuid4()),
+    }
+    timing = ReplyTiming(sent=time.perf_counter())
+    await ws.send(json.dumps(frame))
+    while True:
+        reply = json.loads(await ws.recv())
+        if reply["type"] == "delta":
+            timing.arrivals.append(time.perf_counter())
+        elif reply["type"] == "done":
+            timing.ended = time.perf_counter()
+            timing.completion_tokens = reply["usage"]["completion_tokens"]
+            timing.prompt_tokens = reply["usage"]["prompt_tokens"]
+            return timing
+        elif reply["type"] == "error":
+            raise RuntimeError(f"chat failed: {reply}")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (1..99) by linear interpolation, or nan for no values."""
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[round(q) - 1]

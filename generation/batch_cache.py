@@ -1,0 +1,118 @@
+"""Several sequences' KV caches side by side, left-padded to one length, stepped together."""
+
+from typing import Any
+
+import torch
+from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
+
+
+class UnsupportedCache(RuntimeError):
+    """The model's cache cannot be padded and merged (sliding windows, recurrent state)."""
+
+
+class BatchCache:
+    """Rows join with their own prefilled cache and leave at any step; padding is masked out."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        """Drop every row."""
+        self.cache: DynamicCache | None = None
+        # 1 where a row has a real token, 0 where it is left padding.
+        self.mask = torch.zeros((0, 0), dtype=torch.long)
+        self.positions: list[int] = []
+
+    @property
+    def rows(self) -> int:
+        """How many sequences are in the batch."""
+        return len(self.positions)
+
+    def join(self, cache: DynamicCache) -> None:
+        """Add one sequence's prefilled cache (batch size 1) as the last row."""
+        layers = _plain_layers(cache)
+        length = cache.get_seq_length()
+        device = _keys_values(layers[0])[0].device
+        row_mask = torch.ones((1, length), dtype=torch.long, device=device)
+        if self.cache is None:
+            self.cache, self.mask, self.positions = cache, row_mask, [length]
+            return
+        width = max(length, self.mask.shape[1])
+        for mine, theirs in zip(_plain_layers(self.cache), layers, strict=True):
+            (my_keys, my_values), (their_keys, their_values) = (
+                _keys_values(mine),
+                _keys_values(theirs),
+            )
+            mine.keys = torch.cat([_pad_left(my_keys, width), _pad_left(their_keys, width)])
+            mine.values = torch.cat([_pad_left(my_values, width), _pad_left(their_values, width)])
+        self.mask = torch.cat([_pad_left(self.mask, width), _pad_left(row_mask, width)])
+        self.positions.append(length)
+
+    def keep(self, rows: list[int]) -> None:
+        """Keep only these rows, in this order, and drop padding no row needs any more."""
+        if not rows:
+            self.clear()
+            return
+        assert self.cache is not None
+        index = torch.tensor(rows, device=self.mask.device)
+        mask = self.mask.index_select(0, index)
+        # Columns that are padding in every remaining row are dropped from the left.
+        start = int(mask.any(dim=0).to(torch.long).argmax().item())
+        self.mask = mask[:, start:]
+        for layer in _plain_layers(self.cache):
+            keys, values = _keys_values(layer)
+            layer.keys = keys.index_select(0, index)[:, :, start:]
+            layer.values = values.index_select(0, index)[:, :, start:]
+        self.positions = [self.positions[row] for row in rows]
+
+    def step(self, model: Any, last_tokens: list[int]) -> torch.Tensor:
+        """One decoding step for every row; the float32 logits of the new position (rows, vocab)."""
+        device = self.mask.device
+        mask = torch.cat(
+            [self.mask, torch.ones((self.rows, 1), dtype=torch.long, device=device)], 1
+        )
+        output = model(
+            input_ids=torch.tensor(last_tokens, device=device).unsqueeze(1),
+            attention_mask=mask,
+            position_ids=torch.tensor(self.positions, device=device).unsqueeze(1),
+            past_key_values=self.cache,
+            use_cache=True,
+        )
+        self.mask = mask
+        self.positions = [position + 1 for position in self.positions]
+        logits: torch.Tensor = output.logits[:, -1].to(dtype=torch.float32)
+        return logits
+
+
+def _plain_layers(cache: DynamicCache) -> list[DynamicLayer]:
+    layers = [
+        layer
+        for layer in cache.layers
+        if isinstance(layer, DynamicLayer) and not layer.is_sliding and layer.is_initialized
+    ]
+    if len(layers) != len(cache.layers):
+        kinds = sorted({type(layer).__name__ for layer in cache.layers})
+        raise UnsupportedCache(
+            f"the batched engine needs a full-attention cache in every layer; this model's "
+            f"cache has {', '.join(kinds)} (use WXGPT_ENGINE=single)"
+        )
+    return layers
+
+
+def _keys_values(layer: DynamicLayer) -> tuple[torch.Tensor, torch.Tensor]:
+    # _plain_layers only lets initialised layers through.
+    assert layer.keys is not None
+    assert layer.values is not None
+    return layer.keys, layer.values
+
+
+def _pad_left(tensor: torch.Tensor, width: int) -> torch.Tensor:
+    # The length is dim 1 of a mask (rows, length) and dim 2 of keys (rows, heads, length, dim).
+    dim = 1 if tensor.dim() == 2 else 2
+    missing = width - tensor.shape[dim]
+    if missing == 0:
+        return tensor
+    shape = list(tensor.shape)
+    shape[dim] = missing
+    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)

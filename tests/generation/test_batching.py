@@ -1,0 +1,173 @@
+import asyncio
+
+import pytest
+
+from generation.batching import BatchingEngine
+from generation.engine import Engine
+from generation.loading import LoadedModel
+from generation.prompts import Turn
+from generation.sampling import SamplingParams
+from generation.stopping import CancelToken
+from generation.streaming import GenerationResult
+
+# A repetition penalty makes the tiny model's greedy text vary, and exercises the processors.
+GREEDY = SamplingParams(temperature=0, repetition_penalty=1.3, max_new_tokens=30)
+PROMPTS = [
+    "hi",
+    "the cat sat on the mat and looked at the dog",
+    "tell me a story",
+    "what is the weather like today in the city by the sea, and will it rain tomorrow?",
+]
+
+
+def prompt(loaded: LoadedModel, text: str) -> list[int]:
+    return loaded.prompt_format.encode([Turn("user", text)])
+
+
+async def quiet(text: str) -> None:
+    return None
+
+
+async def solo(loaded: LoadedModel, text: str, params: SamplingParams) -> GenerationResult:
+    """The single engine's reply, alone."""
+    engine = Engine(loaded, slots=1, max_waiting=0)
+    result = await engine.generate(prompt(loaded, text), params, CancelToken(), quiet)
+    engine.close()
+    return result
+
+
+@pytest.fixture
+def batched(loaded_tiny: LoadedModel):
+    engine = BatchingEngine(loaded_tiny, slots=8, max_waiting=0)
+    yield engine
+    engine.close()
+
+
+async def test_concurrent_greedy_replies_equal_the_single_engine(
+    loaded_tiny: LoadedModel, batched: BatchingEngine
+) -> None:
+    # Different lengths, so replies join with different padding and leave at different steps.
+    params = [
+        SamplingParams(temperature=0, repetition_penalty=1.3, max_new_tokens=n)
+        for n in (30, 17, 24, 9)
+    ]
+    expected = [await solo(loaded_tiny, text, p) for text, p in zip(PROMPTS, params, strict=True)]
+    streamed: list[list[str]] = [[] for _ in PROMPTS]
+
+    def collector(index: int):
+        async def on_text(text: str) -> None:
+            streamed[index].append(text)
+
+        return on_text
+
+    results = await asyncio.gather(
+        *(
+            batched.generate(prompt(loaded_tiny, text), p, CancelToken(), collector(i))
+            for i, (text, p) in enumerate(zip(PROMPTS, params, strict=True))
+        )
+    )
+    assert len({r.text for r in expected}) == len(PROMPTS), "the prompts give distinct replies"
+    for got, want, pieces in zip(results, expected, streamed, strict=True):
+        assert got.text == want.text == "".join(pieces)
+        assert (got.finish_reason, got.completion_tokens) == (
+            want.finish_reason,
+            want.completion_tokens,
+        )
+        assert got.prompt_tokens == want.prompt_tokens
+        assert got.first_token_s is not None and got.first_token_s <= got.duration_s
+
+
+async def test_stop_in_a_batch_stops_only_that_reply(
+    loaded_tiny: LoadedModel, batched: BatchingEngine
+) -> None:
+    long = SamplingParams(temperature=0, repetition_penalty=1.3, max_new_tokens=60)
+    expected = await solo(loaded_tiny, PROMPTS[2], long)
+    stopped = CancelToken()
+    pieces = 0
+
+    async def stop_after_three(text: str) -> None:
+        nonlocal pieces
+        pieces += 1
+        if pieces == 3:
+            stopped.cancel()
+
+    cut, whole = await asyncio.gather(
+        batched.generate(prompt(loaded_tiny, PROMPTS[0]), long, stopped, stop_after_three),
+        batched.generate(prompt(loaded_tiny, PROMPTS[2]), long, CancelToken(), quiet),
+    )
+    assert cut.finish_reason == "cancelled"
+    assert stopped.steps_after_cancel is not None and stopped.steps_after_cancel <= 1
+    assert cut.completion_tokens == stopped.steps < 60
+    assert (whole.finish_reason, whole.completion_tokens, whole.text) == (
+        "length",
+        60,
+        expected.text,
+    )
+
+
+async def test_disconnect_cancels_only_that_reply(
+    loaded_tiny: LoadedModel, batched: BatchingEngine
+) -> None:
+    long = SamplingParams(temperature=0, repetition_penalty=1.3, max_new_tokens=60)
+    expected = await solo(loaded_tiny, PROMPTS[1], long)
+    dropped = CancelToken()
+    first_piece = asyncio.Event()
+
+    async def note(text: str) -> None:
+        first_piece.set()
+
+    gone = asyncio.create_task(
+        batched.generate(prompt(loaded_tiny, PROMPTS[3]), long, dropped, note)
+    )
+    staying = asyncio.create_task(
+        batched.generate(prompt(loaded_tiny, PROMPTS[1]), long, CancelToken(), quiet)
+    )
+    await first_piece.wait()
+    gone.cancel()  # what the chat socket does when the client goes away
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    assert dropped.steps_after_cancel is not None and dropped.steps_after_cancel <= 1
+    assert dropped.steps < 60
+    result = await staying
+    assert (result.finish_reason, result.text) == ("length", expected.text)
+
+
+async def test_a_new_reply_joins_a_running_batch(
+    loaded_tiny: LoadedModel, batched: BatchingEngine
+) -> None:
+    short = SamplingParams(temperature=0, repetition_penalty=1.3, max_new_tokens=8)
+    expected = await solo(loaded_tiny, PROMPTS[3], short)
+    long_started = asyncio.Event()
+
+    async def started(text: str) -> None:
+        long_started.set()
+
+    long = asyncio.create_task(
+        batched.generate(
+            prompt(loaded_tiny, PROMPTS[0]),
+            SamplingParams(temperature=0, max_new_tokens=600),
+            CancelToken(),
+            started,
+        )
+    )
+    await long_started.wait()
+    joined = await batched.generate(prompt(loaded_tiny, PROMPTS[3]), short, CancelToken(), quiet)
+    assert not long.done(), "the newcomer finished while the long reply was still decoding"
+    assert joined.text == expected.text
+    assert (await long).completion_tokens == 600
+
+
+async def test_a_failing_prompt_fails_alone(
+    loaded_tiny: LoadedModel, batched: BatchingEngine
+) -> None:
+    too_long = [1] * 1100  # beyond the model's 1024 positions
+    failed, fine = await asyncio.wait_for(
+        asyncio.gather(
+            batched.generate(too_long, GREEDY, CancelToken(), quiet),
+            batched.generate(prompt(loaded_tiny, PROMPTS[0]), GREEDY, CancelToken(), quiet),
+        ),
+        timeout=60,
+    )
+    assert failed.finish_reason == "error"
+    assert failed.error
+    assert (fine.finish_reason, fine.completion_tokens) == ("length", 30)
