@@ -54,7 +54,7 @@ def engine_view(holder: ModelHolder, settings: Settings, presence: Presence) -> 
     return {
         "model": engine.loaded.name if engine else None,
         "device": str(engine.loaded.device) if engine else None,
-        "engine": type(engine).__name__ if engine else None,
+        "engine": settings.engine,
         "slots": engine.queue.slots if engine else settings.max_concurrent_generations,
         "running": engine.queue.running if engine else 0,
         "queue_depth": engine.queue.waiting if engine else 0,
