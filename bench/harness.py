@@ -35,7 +35,6 @@ class Server:
         self.workdir = Path(tempfile.mkdtemp(prefix="wxgpt-bench-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.port}/ws/chat"
         self.env = {
             **os.environ,
             "WXGPT_DB_URL": f"sqlite://{self.workdir}/bench.sqlite3",
@@ -98,9 +97,30 @@ class Server:
         line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
         return int(line.split()[1]) * 1024
 
-    def connect(self, token: str) -> Any:
+    def admin_session(self, username: str = "bench") -> str:
+        """Create an admin account through `wxgpt admin create` and log it in."""
+        password = uuid.uuid4().hex
+        subprocess.run(
+            [sys.executable, "-m", "server", "admin", "create", username],
+            env=self.env,
+            input=password + "\n",
+            text=True,
+            check=True,
+            capture_output=True,
+        )
+        response = httpx.post(
+            self.url + "/api/admin/login", json={"username": username, "password": password}
+        )
+        response.raise_for_status()
+        token: str = response.json()["token"]
+        return token
+
+    def connect(self, token: str, path: str = "/ws/chat") -> Any:
         return connect(
-            self.ws_url, additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=120
+            self.url.replace("http", "ws", 1) + path,
+            additional_headers={"Authorization": f"Bearer {token}"},
+            open_timeout=120,
+            max_size=None,
         )
 
 

@@ -1,6 +1,7 @@
 """Idle scale: how many open, heart-beating chat sockets one server holds, and their memory."""
 
 import asyncio
+import itertools
 import json
 import random
 import resource
@@ -53,7 +54,32 @@ async def _heartbeat(ws: Any, seconds: float, rtts: list[float], lost: list[int]
         await asyncio.sleep(5)
 
 
+async def _watch_ops(server: Server, admin: str, seconds: float) -> list[float]:
+    """Arrival times of /ws/ops frames over `seconds`, the panel's view under this load."""
+    arrivals: list[float] = []
+    async with server.connect(admin, "/ws/ops") as ops:
+        deadline = time.perf_counter() + seconds
+        while (left := deadline - time.perf_counter()) > 0:
+            try:
+                await asyncio.wait_for(ops.recv(), left)
+            except TimeoutError:
+                break
+            arrivals.append(time.perf_counter())
+    return arrivals
+
+
+def _ops_row(arrivals: list[float], seconds: float) -> str:
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+    if not gaps:
+        return f"{len(arrivals)} frames in {seconds:.0f} s"
+    return (
+        f"{len(arrivals)} frames in {seconds:.0f} s; gap p50 {percentile(gaps, 50):.2f} s, "
+        f"max {max(gaps):.2f} s"
+    )
+
+
 async def _measure(server: Server, count: int, seconds: float) -> dict[str, str]:
+    admin = server.admin_session()
     tokens = [server.login() for _ in range(USERS)]
     before = server.rss_bytes()
     started = time.perf_counter()
@@ -61,7 +87,8 @@ async def _measure(server: Server, count: int, seconds: float) -> dict[str, str]
     open_s = time.perf_counter() - started
     rtts: list[float] = []
     lost: list[int] = []
-    await asyncio.gather(*(_heartbeat(ws, seconds, rtts, lost) for ws in sockets))
+    heartbeats = asyncio.gather(*(_heartbeat(ws, seconds, rtts, lost) for ws in sockets))
+    arrivals, _ = await asyncio.gather(_watch_ops(server, admin, seconds), heartbeats)
     after = server.rss_bytes()
     await asyncio.gather(*(ws.close() for ws in sockets))
     return {
@@ -72,7 +99,7 @@ async def _measure(server: Server, count: int, seconds: float) -> dict[str, str]
         "ping rtt p95 ms": f"{percentile(rtts, 95) * 1000:.1f}",
         "server RSS MB (before → after)": f"{before / 2**20:.0f} → {after / 2**20:.0f}",
         "KB per socket": f"{(after - before) / max(1, len(sockets)) / 1024:.1f}",
-        "ops snapshot at 1 Hz": "pending: /ws/ops not on main yet",
+        "ops panel (/ws/ops) meanwhile": _ops_row(arrivals, seconds),
     }
 
 
