@@ -1,15 +1,29 @@
 import json
 import sqlite3
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.live_server import LiveServer, chat_frame, open_chat, recv, recv_until
 from tests.server.conftest import ServerFactory
 from tests.server.test_chat_socket import stored_messages, wait_for_status
 
-# Greedy, and the tiny model never ends a reply early: it runs long enough to drop the
-# socket in the middle of it.
-MAX_NEW_TOKENS = 256
+# Greedy, and the tiny model never ends a reply early. On the long-context tiny model these
+# replies run for a second or more even on a fast machine, so a test can drop, resume or stop
+# one in the middle of it.
+MAX_NEW_TOKENS = 2000
 LONG = {"max_new_tokens": MAX_NEW_TOKENS}
+
+
+@pytest.fixture
+def start_long(start_server: ServerFactory, long_reply_model: Path) -> ServerFactory:
+    """Start servers whose replies last long enough to interrupt."""
+
+    def start(**overrides: Any) -> LiveServer:
+        return start_server(model=str(long_reply_model), chat=LONG, **overrides)
+
+    return start
 
 
 def resume_frame(message_id: int, offset: int) -> str:
@@ -45,9 +59,9 @@ def ledger_rows(server: LiveServer, client_msg_id: str) -> list[tuple[str, int]]
 
 
 async def test_drop_mid_reply_then_resume_from_the_last_offset_gives_the_whole_reply(
-    start_server: ServerFactory,
+    start_long: ServerFactory,
 ) -> None:
-    server = start_server(chat=LONG)
+    server = start_long()
     token = server.login()
     start, received = await start_and_drop(server, token)
     ws, _ = await open_chat(server, token)
@@ -92,9 +106,9 @@ async def test_resume_after_the_reply_ended_replays_the_stored_text(server: Live
 
 
 async def test_after_the_grace_period_the_reply_is_stored_interrupted_and_resumable(
-    start_server: ServerFactory,
+    start_long: ServerFactory,
 ) -> None:
-    server = start_server(resume_grace_seconds=0.2, chat=LONG)
+    server = start_long(resume_grace_seconds=0.2)
     token = server.login()
     start, received = await start_and_drop(server, token)
     reply = await wait_for_status(server, token, start["conversation_id"], "interrupted")
@@ -112,8 +126,8 @@ async def test_after_the_grace_period_the_reply_is_stored_interrupted_and_resuma
     await ws.close()
 
 
-async def test_stop_on_the_resuming_socket_stops_the_reply(start_server: ServerFactory) -> None:
-    server = start_server(chat=LONG)
+async def test_stop_on_the_resuming_socket_stops_the_reply(start_long: ServerFactory) -> None:
+    server = start_long()
     token = server.login()
     start, received = await start_and_drop(server, token)
     ws, _ = await open_chat(server, token)
@@ -129,9 +143,9 @@ async def test_stop_on_the_resuming_socket_stops_the_reply(start_server: ServerF
 
 
 async def test_same_client_msg_id_while_generating_joins_the_reply_and_charges_once(
-    start_server: ServerFactory,
+    start_long: ServerFactory,
 ) -> None:
-    server = start_server(chat=LONG)
+    server = start_long()
     token = server.login()
     start, received = await start_and_drop(server, token, client_msg_id="retry-1")
     ws, _ = await open_chat(server, token)
@@ -155,9 +169,9 @@ async def test_same_client_msg_id_while_generating_joins_the_reply_and_charges_o
 
 
 async def test_double_tap_on_two_open_sockets_streams_one_reply_to_both(
-    start_server: ServerFactory,
+    start_long: ServerFactory,
 ) -> None:
-    server = start_server(chat=LONG)
+    server = start_long()
     token = server.login()
     first, _ = await open_chat(server, token)
     second, _ = await open_chat(server, token)
@@ -176,9 +190,9 @@ async def test_double_tap_on_two_open_sockets_streams_one_reply_to_both(
 
 
 async def test_foreign_stale_and_non_reply_message_ids_are_not_found(
-    start_server: ServerFactory,
+    start_long: ServerFactory,
 ) -> None:
-    server = start_server(chat=LONG)
+    server = start_long()
     owner = server.login()
     owner_ws, _ = await open_chat(server, owner)
     await owner_ws.send(chat_frame("private"))
@@ -200,8 +214,8 @@ async def test_foreign_stale_and_non_reply_message_ids_are_not_found(
     await intruder_ws.close()
 
 
-async def test_bad_offsets_are_refused_with_the_limit(start_server: ServerFactory) -> None:
-    server = start_server(chat=LONG)
+async def test_bad_offsets_are_refused_with_the_limit(start_long: ServerFactory) -> None:
+    server = start_long()
     token = server.login()
     start, received = await start_and_drop(server, token)
     ws, _ = await open_chat(server, token)
@@ -219,9 +233,9 @@ async def test_bad_offsets_are_refused_with_the_limit(start_server: ServerFactor
 
 
 async def test_shutdown_stores_a_running_reply_as_interrupted(
-    start_server: ServerFactory,
+    start_long: ServerFactory,
 ) -> None:
-    server = start_server(chat=LONG)
+    server = start_long()
     token = server.login()
     ws, _ = await open_chat(server, token)
     await ws.send(chat_frame("until the lights go out"))
@@ -240,9 +254,9 @@ async def test_shutdown_stores_a_running_reply_as_interrupted(
 
 
 async def test_retry_while_waiting_in_line_tells_the_place_then_streams(
-    start_server: ServerFactory,
+    start_long: ServerFactory,
 ) -> None:
-    server = start_server(max_concurrent_generations=1, chat=LONG)
+    server = start_long(max_concurrent_generations=1)
     first_ws, _ = await open_chat(server, server.login())
     await first_ws.send(chat_frame("I got the slot"))
     await recv_until(first_ws, "delta")
