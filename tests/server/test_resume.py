@@ -10,9 +10,9 @@ from tests.server.conftest import ServerFactory
 from tests.server.test_chat_socket import stored_messages, wait_for_status
 
 # Greedy, and the tiny model never ends a reply early. On the long-context tiny model these
-# replies run for a second or more even on a fast machine, so a test can drop, resume or stop
+# replies run for seconds even on a fast machine, so a test can drop, resume or stop
 # one in the middle of it.
-MAX_NEW_TOKENS = 2000
+MAX_NEW_TOKENS = 4000
 LONG = {"max_new_tokens": MAX_NEW_TOKENS}
 
 
