@@ -1,15 +1,13 @@
 """The admin console's API: dashboard, users and quotas, conversations, settings, audit log."""
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from server.admin_auth import AdminUser, authenticate_admin
+from server.admin_auth import AdminUser, admin_route
 from server.auth import TokenCodec
 from server.chat_settings import ChatSettings, load_chat_settings, save_chat_settings
 from server.config import Settings
@@ -24,15 +22,12 @@ from server.views import (
     message_view,
 )
 from storage import audit, directory, quota
-from storage.errors import ConversationNotFound, UserNotFound
 from storage.users import get_or_create_user
 
 MAX_QUOTA = 1_000_000
 MAX_PAGE_SIZE = 100
 # The playground's chat user is the admin's own; it should not run dry while they test.
 PLAYGROUND_QUOTA = 100_000
-
-Handler = Callable[[Request, AdminUser], Awaitable[Response]]
 
 
 class QuotaBody(BaseModel):
@@ -50,20 +45,6 @@ class QuotaBody(BaseModel):
 
 class BanBody(BaseModel):
     reason: str = Field("", max_length=200)
-
-
-def admin_route(path: str, methods: dict[str, tuple[Handler, bool]]) -> Route:
-    """A route whose handlers each need an admin session; the flag says whether they write."""
-
-    async def endpoint(request: Request) -> Response:
-        handler, writes = methods[request.method]
-        admin = await authenticate_admin(request, write=writes)
-        try:
-            return await handler(request, admin)
-        except (UserNotFound, ConversationNotFound) as exc:
-            raise ApiError(404, "not_found", str(exc)) from None
-
-    return Route(path, endpoint, methods=list(methods))
 
 
 def _page(request: Request) -> tuple[int, int, int]:

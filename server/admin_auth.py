@@ -1,5 +1,6 @@
 """Admin console sessions: login with a password, a session cookie or bearer token, logout."""
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -14,6 +15,7 @@ from server.errors import ApiError
 from server.rate_limit import FailureLimiter
 from server.validation import read_body
 from storage import admins, audit
+from storage.errors import ConversationNotFound, UserNotFound
 from storage.models import AdminRole
 
 COOKIE = "wxgpt_admin"
@@ -39,6 +41,9 @@ class LoginBody(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
+Handler = Callable[[Request, "AdminUser"], Awaitable[Response]]
+
+
 async def authenticate_admin(conn: HTTPConnection, *, write: bool) -> AdminUser:
     """The admin of a request or socket; raises ApiError 401 (no valid session) or 403.
 
@@ -54,6 +59,20 @@ async def authenticate_admin(conn: HTTPConnection, *, write: bool) -> AdminUser:
     if write and not user.can_write:
         raise ApiError(403, "forbidden", "the ops role is read-only; an admin must do this")
     return user
+
+
+def admin_route(path: str, methods: dict[str, tuple[Handler, bool]]) -> Route:
+    """A route whose handlers each need an admin session; the flag says whether they write."""
+
+    async def endpoint(request: Request) -> Response:
+        handler, writes = methods[request.method]
+        admin = await authenticate_admin(request, write=writes)
+        try:
+            return await handler(request, admin)
+        except (UserNotFound, ConversationNotFound) as exc:
+            raise ApiError(404, "not_found", str(exc)) from None
+
+    return Route(path, endpoint, methods=list(methods))
 
 
 async def login(request: Request) -> Response:

@@ -9,10 +9,10 @@ from typing import Any
 import psutil
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from server.admin_auth import AdminUser, authenticate_admin
+from server.admin_auth import AdminUser, admin_route, authenticate_admin
 from server.config import Settings
 from server.errors import ApiError
 from server.presence import Presence, RowDiff, SocketPresence
@@ -74,8 +74,7 @@ def _state(conn: Request | WebSocket) -> tuple[Presence, dict[str, Any]]:
     return presence, extra
 
 
-async def snapshot(request: Request) -> Response:
-    await authenticate_admin(request, write=False)
+async def snapshot(request: Request, admin: AdminUser) -> Response:
     presence, extra = _state(request)
     return JSONResponse({"sockets": presence.snapshot(), **extra})
 
@@ -120,16 +119,14 @@ async def _until_disconnect(websocket: WebSocket) -> None:
         pass
 
 
-async def disconnect(request: Request) -> Response:
-    admin = await authenticate_admin(request, write=True)
+async def disconnect(request: Request, admin: AdminUser) -> Response:
     presence: Presence = request.app.state.presence
     socket_id = request.path_params["socket_id"]
     socket = await presence.kick(socket_id, CLOSE_BY_OPERATOR, "disconnected by operator")
     return await _audited(admin, "socket.kick", socket_id, socket)
 
 
-async def stop(request: Request) -> Response:
-    admin = await authenticate_admin(request, write=True)
+async def stop(request: Request, admin: AdminUser) -> Response:
     presence: Presence = request.app.state.presence
     socket_id = request.path_params["socket_id"]
     return await _audited(admin, "reply.stop", socket_id, presence.stop(socket_id))
@@ -150,8 +147,8 @@ async def _audited(
 
 
 routes = [
-    Route("/api/ops/snapshot", snapshot, methods=["GET"]),
-    Route("/api/ops/sockets/{socket_id}/disconnect", disconnect, methods=["POST"]),
-    Route("/api/ops/sockets/{socket_id}/stop", stop, methods=["POST"]),
+    admin_route("/api/ops/snapshot", {"GET": (snapshot, False)}),
+    admin_route("/api/ops/sockets/{socket_id}/disconnect", {"POST": (disconnect, True)}),
+    admin_route("/api/ops/sockets/{socket_id}/stop", {"POST": (stop, True)}),
     WebSocketRoute("/ws/ops", ops_socket),
 ]
