@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from server.config import Settings
-from server.presence import Presence, RowDiff
+from server.ops.presence import Presence, RowDiff
 from tests.live_server import LiveServer, open_chat
 from tests.tiny_model import build_tiny_gpt2
 

@@ -11,17 +11,23 @@ from starlette.routing import WebSocketRoute
 
 from generation.engines import make_engine
 from generation.loading import load_model
-from server import admin_api, admin_auth, admin_site, api, health, metrics, ops
-from server.auth import TokenCodec
-from server.chat_socket import chat_socket
+from server.accounts import routes as accounts
+from server.accounts.tokens import TokenCodec
+from server.admin import api as admin_api
+from server.admin import auth as admin_auth
+from server.admin import site as admin_site
+from server.admin.login_limit import FailureLimiter
+from server.chat import history
+from server.chat.live_replies import LiveReplies
+from server.chat.replies import ModelHolder, ReplyService
+from server.chat.socket import chat_socket
 from server.config import Settings
 from server.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
-from server.live_replies import LiveReplies
-from server.metrics import Metrics
-from server.ops import ProcessStats
-from server.presence import Presence
-from server.rate_limit import FailureLimiter
-from server.replies import ModelHolder, ReplyService
+from server.ops import health, metrics
+from server.ops import panel as ops
+from server.ops.metrics import Metrics
+from server.ops.panel import ProcessStats
+from server.ops.presence import Presence
 from storage.database import connect, disconnect, recover_interrupted_replies
 from storage.migrate import apply_migrations, pending_migrations
 
@@ -66,7 +72,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=[
             *health.routes,
-            *api.routes,
+            *accounts.routes,
+            *history.routes,
             *admin_auth.routes,
             *admin_api.routes,
             *ops.routes,

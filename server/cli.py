@@ -130,7 +130,7 @@ def _migrate(args: argparse.Namespace) -> None:
 
 
 def _chat(args: argparse.Namespace) -> None:
-    from server.chat_client import ChatClientError, ChatOptions, run_chat
+    from server.chat.client import ChatClientError, ChatOptions, run_chat
 
     options = ChatOptions(
         url=args.url, token=args.token, wid=args.wid, conversation_id=args.conversation
@@ -164,7 +164,7 @@ def _parse_value(raw: str) -> Any:
 
 
 def _admin_create(args: argparse.Namespace) -> None:
-    from server.admin_accounts import AdminAccountError, create_admin_account
+    from server.admin.accounts import AdminAccountError, create_admin_account
 
     settings = _load_settings(db_url=args.db_url)
     password = _read_new_password()
@@ -187,7 +187,7 @@ def _read_new_password() -> str:
 
 
 async def _apply_settings(db_url: str, changes: dict[str, Any]) -> dict[str, Any]:
-    from server.chat_settings import ChatSettings, load_chat_settings, save_chat_settings
+    from server.chat.settings import ChatSettings, load_chat_settings, save_chat_settings
     from storage.database import connect, disconnect
     from storage.migrate import pending_migrations
 

@@ -15,7 +15,7 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
 from server.app import create_app
-from server.chat_settings import save_chat_settings
+from server.chat.settings import save_chat_settings
 from server.config import Settings
 from storage import admins
 from storage.models import AdminRole

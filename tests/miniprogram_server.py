@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from server.chat_settings import save_chat_settings
+from server.chat.settings import save_chat_settings
 from server.config import Settings
 from tests.live_server import LiveServer
 from tests.tiny_model import build_tiny_gpt2

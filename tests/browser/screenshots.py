@@ -11,7 +11,7 @@ import httpx
 from playwright.async_api import Page, async_playwright
 from websockets.asyncio.client import ClientConnection
 
-from server.chat_settings import save_chat_settings
+from server.chat.settings import save_chat_settings
 from tests.browser.console import (
     ROOT,
     create_admin,

@@ -7,7 +7,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 from websockets.exceptions import ConnectionClosed
 
-from server.chat_settings import load_chat_settings, save_chat_settings
+from server.chat.settings import load_chat_settings, save_chat_settings
 from storage import admins
 from storage.models import Conversation, Message, Role, User
 from tests.browser.console import create_admin, fill_login, log_in, new_page, sign_up

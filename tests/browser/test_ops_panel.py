@@ -10,7 +10,7 @@ from playwright.async_api import Locator, Page, expect
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from server.chat_settings import save_chat_settings
+from server.chat.settings import save_chat_settings
 from tests.browser.console import keep_asking, sign_up
 from tests.live_server import LiveServer, open_chat
 

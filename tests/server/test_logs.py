@@ -58,7 +58,8 @@ async def test_json_lines_tie_a_reply_to_its_socket(
     assert messages[-1].startswith("chat socket closed: ")
     reply_lines = [line for line in mine if line.get("reply_id") == done["message_id"]]
     assert any(
-        line["logger"] == "server.replies" and "complete" in line["message"] for line in reply_lines
+        line["logger"] == "server.chat.replies" and "complete" in line["message"]
+        for line in reply_lines
     )
     admin_lines = [line for line in lines if "socket_id" not in line]
     assert admin_lines, "lines outside a chat socket carry no socket id"
@@ -113,9 +114,9 @@ def test_serve_writes_json_lines_with_wxgpt_log_json(tmp_path: Path, tiny_model:
     assert not re.search(r"^\d{4}-\d\d-\d\d .* (INFO|WARNING|ERROR) ", text, re.MULTILINE)
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     loggers = {line["logger"] for line in lines}
-    assert {"server.app", "server.chat_socket", "server.replies"} <= loggers
+    assert {"server.app", "server.chat.socket", "server.chat.replies"} <= loggers
     opened = next(line for line in lines if line["message"].startswith("chat socket opened"))
-    reply = next(line for line in lines if line["logger"] == "server.replies")
+    reply = next(line for line in lines if line["logger"] == "server.chat.replies")
     assert reply["socket_id"] == opened["socket_id"]
     assert isinstance(reply["reply_id"], int)
 

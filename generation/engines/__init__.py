@@ -2,8 +2,8 @@
 
 from typing import Literal, Protocol
 
-from generation.batching import BatchingEngine
-from generation.engine import Engine
+from generation.engines.batched import BatchingEngine
+from generation.engines.single import Engine
 from generation.loading import LoadedModel
 from generation.queue import GenerationQueue, Ticket
 from generation.sampling import SamplingParams

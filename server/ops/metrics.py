@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from generation.queue import GenerationQueue
 from generation.streaming import GenerationResult
-from server.replies import ModelHolder
+from server.chat.replies import ModelHolder
 
 # Seconds: a tiny model on a GPU answers in milliseconds, a big one on a CPU in seconds.
 FIRST_TOKEN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)

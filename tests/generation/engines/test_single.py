@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from generation.engine import Engine
+from generation.engines.single import Engine
 from generation.loading import LoadedModel, ModelSpec, load_model
 from generation.prompts import Turn
 from generation.sampling import SamplingParams

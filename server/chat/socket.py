@@ -8,14 +8,22 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from server import logs, protocol
-from server.auth import authenticate
+from server import logs
+from server.accounts.tokens import authenticate
+from server.chat import protocol
+from server.chat.live_replies import Watcher
+from server.chat.protocol import (
+    ChatFrame,
+    FrameError,
+    PingFrame,
+    ResumeFrame,
+    StopFrame,
+    parse_frame,
+)
+from server.chat.replies import ReplyService
 from server.config import Settings
 from server.errors import ApiError
-from server.live_replies import Watcher
-from server.presence import Presence, SocketPresence
-from server.protocol import ChatFrame, FrameError, PingFrame, ResumeFrame, StopFrame, parse_frame
-from server.replies import ReplyService
+from server.ops.presence import Presence, SocketPresence
 from server.views import user_view
 from storage.users import touch_last_seen
 

@@ -1,76 +1,22 @@
-"""The HTTP API of the mini-program: login, profile, and the user's own conversations."""
+"""The mini-program's history endpoints: the user's own conversations and their messages."""
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.auth import TokenCodec, authenticate
-from server.chat_settings import starting_quota
-from server.config import Settings
+from server.accounts.tokens import authenticate
 from server.errors import ApiError
 from server.validation import query_int, read_body
-from server.views import conversation_view, message_view, user_view
-from server.wechat import WeChatLoginError, code_to_openid
+from server.views import conversation_view, message_view
 from storage import conversations
 from storage.errors import ConversationNotFound
-from storage.users import get_or_create_user, touch_last_seen
 
 MAX_PAGE = 100
 
 
-class LoginBody(BaseModel):
-    code: str | None = Field(None, min_length=1, max_length=256)
-    wid: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
-    nickname: str = Field("", max_length=64)
-
-    @model_validator(mode="after")
-    def _one_of(self) -> "LoginBody":
-        if (self.code is None) == (self.wid is None):
-            raise ValueError('send either "code" (from wx.login) or "wid" (development login)')
-        return self
-
-
 class RenameBody(BaseModel):
     title: str = Field(min_length=1, max_length=100)
-
-
-async def login(request: Request) -> Response:
-    settings: Settings = request.app.state.settings
-    body = await read_body(request, LoginBody)
-    if body.wid is not None:
-        if not settings.dev_login:
-            raise ApiError(
-                403, "forbidden", "development login is off; log in with a wx.login code"
-            )
-        openid = f"dev:{body.wid}"
-    else:
-        if not (settings.wechat_appid and settings.wechat_secret):
-            raise ApiError(503, "unavailable", "WeChat login is not configured on this server")
-        try:
-            openid = await code_to_openid(
-                settings.wechat_code2session_url,
-                settings.wechat_appid,
-                settings.wechat_secret,
-                body.code or "",
-            )
-        except WeChatLoginError as exc:
-            raise ApiError(401, "unauthorized", str(exc)) from None
-    user, _ = await get_or_create_user(
-        openid, default_quota=await starting_quota(settings), nickname=body.nickname
-    )
-    if user.banned:
-        raise ApiError(403, "banned", "this account is banned")
-    await touch_last_seen(user.id)
-    tokens: TokenCodec = request.app.state.tokens
-    return JSONResponse(
-        {"token": tokens.issue(user.id), "expires_in": tokens.ttl_seconds, "user": user_view(user)}
-    )
-
-
-async def me(request: Request) -> Response:
-    user = await authenticate(request)
-    return JSONResponse({"user": user_view(user), "quota": user.quota})
 
 
 async def list_conversations(request: Request) -> Response:
@@ -126,8 +72,6 @@ def _not_found(conversation_id: int) -> ApiError:
 
 
 routes = [
-    Route("/api/auth/login", login, methods=["POST"]),
-    Route("/api/me", me, methods=["GET"]),
     Route("/api/conversations", list_conversations, methods=["GET"]),
     Route(
         "/api/conversations/{conversation_id:int}", conversation, methods=["GET", "PATCH", "DELETE"]

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from transformers import DynamicCache, LogitsProcessorList
 
-from generation.batch_cache import BatchCache
+from generation.engines.batch_cache import BatchCache
 from generation.loading import LoadedModel
 from generation.queue import GenerationQueue, Ticket
 from generation.sampling import SamplingParams

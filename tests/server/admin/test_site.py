@@ -6,7 +6,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server import admin_site
+from server.admin import site as admin_site
 from tests.live_server import error_of
 from tests.server.conftest import ServerFactory
 

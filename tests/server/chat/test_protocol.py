@@ -1,6 +1,13 @@
 import pytest
 
-from server.protocol import ChatFrame, FrameError, PingFrame, ResumeFrame, StopFrame, parse_frame
+from server.chat.protocol import (
+    ChatFrame,
+    FrameError,
+    PingFrame,
+    ResumeFrame,
+    StopFrame,
+    parse_frame,
+)
 
 
 def parse(text: str):

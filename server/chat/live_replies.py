@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Literal
 
 from generation.stopping import CancelToken
-from server import protocol
-from server.protocol import FrameError
+from server.chat import protocol
+from server.chat.protocol import FrameError
 
 logger = logging.getLogger(__name__)
 

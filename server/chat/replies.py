@@ -11,10 +11,11 @@ from generation.errors import QueueFull
 from generation.prompts import Prompt, PromptTooLong, Turn, fit_prompt
 from generation.queue import Ticket
 from generation.streaming import GenerationResult
-from server import logs, protocol
-from server.chat_settings import ChatSettings, load_chat_settings
-from server.live_replies import LiveReplies, LiveReply, Send, Watcher
-from server.protocol import ChatFrame, FrameError, ResumeFrame
+from server import logs
+from server.chat import protocol
+from server.chat.live_replies import LiveReplies, LiveReply, Send, Watcher
+from server.chat.protocol import ChatFrame, FrameError, ResumeFrame
+from server.chat.settings import ChatSettings, load_chat_settings
 from storage import conversations, exchanges
 from storage.errors import ConversationNotFound, DuplicateClientMessage, QuotaExhausted
 from storage.exchanges import Exchange

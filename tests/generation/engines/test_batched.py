@@ -2,8 +2,8 @@ import asyncio
 
 import pytest
 
-from generation.batching import BatchingEngine
-from generation.engine import Engine
+from generation.engines.batched import BatchingEngine
+from generation.engines.single import Engine
 from generation.loading import LoadedModel
 from generation.prompts import Turn
 from generation.sampling import SamplingParams

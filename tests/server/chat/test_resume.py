@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 
 from tests.live_server import LiveServer, chat_frame, open_chat, recv, recv_until
+from tests.server.chat.test_socket import stored_messages, wait_for_status
 from tests.server.conftest import ServerFactory
-from tests.server.test_chat_socket import stored_messages, wait_for_status
 
 # Greedy, and the tiny model never ends a reply early. On the long-context tiny model these
 # replies run for seconds even on a fast machine, so a test can drop, resume or stop

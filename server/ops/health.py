@@ -4,8 +4,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from server.chat.replies import ModelHolder
 from server.errors import error_response
-from server.replies import ModelHolder
 from storage.database import ping
 
 

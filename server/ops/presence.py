@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from generation.streaming import GenerationResult
-from server.live_replies import Watcher
-from server.metrics import Metrics
+from server.chat.live_replies import Watcher
+from server.ops.metrics import Metrics
 from storage.models import User
 
 logger = logging.getLogger(__name__)

@@ -7,12 +7,12 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.admin_auth import AdminUser, admin_route
-from server.auth import TokenCodec
-from server.chat_settings import ChatSettings, load_chat_settings, save_chat_settings
+from server.accounts.tokens import TokenCodec
+from server.admin.auth import AdminUser, admin_route
+from server.chat.replies import ModelHolder
+from server.chat.settings import ChatSettings, load_chat_settings, save_chat_settings
 from server.config import Settings
 from server.errors import ApiError
-from server.replies import ModelHolder
 from server.validation import describe, query_int, read_body, read_json
 from server.views import (
     admin_conversation_view,

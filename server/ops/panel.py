@@ -12,11 +12,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from server.admin_auth import AdminUser, admin_route, authenticate_admin
+from server.admin.auth import AdminUser, admin_route, authenticate_admin
+from server.chat.replies import ModelHolder
 from server.config import Settings
 from server.errors import ApiError
-from server.presence import Presence, RowDiff, SocketPresence
-from server.replies import ModelHolder
+from server.ops.presence import Presence, RowDiff, SocketPresence
 from storage import audit
 
 logger = logging.getLogger(__name__)

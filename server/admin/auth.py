@@ -9,10 +9,10 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.auth import presented_token
+from server.accounts.tokens import presented_token
+from server.admin.login_limit import FailureLimiter
 from server.config import Settings
 from server.errors import ApiError
-from server.rate_limit import FailureLimiter
 from server.validation import read_body
 from storage import admins, audit
 from storage.errors import ConversationNotFound, UserNotFound

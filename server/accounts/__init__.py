@@ -1,0 +1,1 @@
+"""Who a chat user is: login (WeChat or development), tokens, profile."""

@@ -1,0 +1,1 @@
+"""Keeping it running: presence of sockets, the ops panel, metrics and health."""
