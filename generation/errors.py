@@ -15,3 +15,7 @@ class QueueFull(GenerationError):
     def __init__(self, limit: int) -> None:
         super().__init__(f"the server is busy: {limit} replies are already waiting; try again soon")
         self.limit = limit
+
+
+class EngineClosed(GenerationError):
+    """A reply was asked of an engine that was closed."""

@@ -5,11 +5,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from generation.decoding import StreamDecoder
-from generation.sampling import SamplingParams
 from generation.stopping import CancelToken
+
+if TYPE_CHECKING:
+    from generation.engines.base import PreparedReply
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +76,7 @@ def finish_reason(
 
 
 async def relay(
-    prompt_ids: list[int],
-    params: SamplingParams,
+    reply: "PreparedReply",
     cancel: CancelToken,
     on_text: TextCallback,
     stream: TokenStream,
@@ -97,6 +98,7 @@ async def relay(
         await asyncio.shield(work)
         raise
     text = "".join(text_parts)
+    prompt_tokens = reply.prompt_tokens
     duration = time.perf_counter() - stream.started
     first_token = None if stream.first_token_at is None else stream.first_token_at - stream.started
     try:
@@ -104,12 +106,12 @@ async def relay(
     except Exception as exc:
         logger.exception("generation failed after %d characters", len(text))
         return GenerationResult(
-            text, "error", len(prompt_ids), 0, first_token, duration, error=str(exc)
+            text, "error", prompt_tokens, 0, first_token, duration, error=str(exc)
         )
     return GenerationResult(
         text=text,
-        finish_reason=finish_reason(completion, stop_ids, params.max_new_tokens, cancel),
-        prompt_tokens=len(prompt_ids),
+        finish_reason=finish_reason(completion, stop_ids, reply.params.max_new_tokens, cancel),
+        prompt_tokens=prompt_tokens,
         completion_tokens=len(completion),
         first_token_s=first_token,
         duration_s=duration,

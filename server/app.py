@@ -9,8 +9,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import WebSocketRoute
 
-from generation.engines import make_engine
-from generation.loading import load_model
+from generation.engines import EngineHolder, start_engine
 from server.accounts import routes as accounts
 from server.accounts.tokens import TokenCodec
 from server.admin import api as admin_api
@@ -19,7 +18,7 @@ from server.admin import site as admin_site
 from server.admin.login_limit import FailureLimiter
 from server.chat import history
 from server.chat.live_replies import LiveReplies
-from server.chat.replies import ModelHolder, ReplyService
+from server.chat.replies import ReplyService
 from server.chat.socket import chat_socket
 from server.config import Settings
 from server.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
@@ -41,7 +40,7 @@ class PendingMigrations(RuntimeError):
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app; the database is opened and the model loaded in its lifespan."""
     settings = settings or Settings()
-    holder = ModelHolder()
+    holder = EngineHolder(settings.engine)
     live = LiveReplies(settings.resume_grace_seconds)
     app_metrics = Metrics()
     presence = Presence(app_metrics, live.tokens_so_far)
@@ -90,7 +89,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.tokens = TokenCodec(settings.secret_key, settings.token_ttl)
-    app.state.model = holder
+    app.state.engine = holder
     app.state.replies = replies
     app.state.metrics = app_metrics
     app.state.presence = presence
@@ -115,17 +114,12 @@ async def _prepare_database(settings: Settings) -> None:
         )
 
 
-async def _load(settings: Settings, holder: ModelHolder) -> None:
+async def _load(settings: Settings, holder: EngineHolder) -> None:
     try:
-        loaded = await asyncio.to_thread(load_model, settings.model_spec())
+        engine = await asyncio.to_thread(start_engine, settings.engine, settings.engine_config())
     except Exception as exc:
         holder.error = str(exc)
         logger.error("model failed to load: %s", exc)
         return
-    holder.engine = make_engine(
-        settings.engine,
-        loaded,
-        slots=settings.max_concurrent_generations,
-        max_waiting=settings.max_queue,
-    )
-    logger.info("ready: model %s serves /ws/chat", loaded.name)
+    holder.engine = engine
+    logger.info("ready: model %s serves /ws/chat (%s engine)", engine.info.model, engine.info.kind)

@@ -7,6 +7,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from generation.engines import EngineKind
+from generation.engines.base import EngineConfig
 from generation.loading import ModelSpec
 
 DEV_SECRET = "wxgpt-development-secret-do-not-use-in-production"
@@ -64,6 +65,14 @@ class Settings(BaseSettings):
                     "WXGPT_DEV_LOGIN=1 lets anyone log in as anyone; it is refused in production"
                 )
         return self
+
+    def engine_config(self) -> EngineConfig:
+        """What the engine is started with."""
+        return EngineConfig(
+            model=self.model_spec(),
+            slots=self.max_concurrent_generations,
+            max_waiting=self.max_queue,
+        )
 
     def model_spec(self) -> ModelSpec:
         """What the generation package should load."""

@@ -1,47 +1,53 @@
-"""The engines a server can run replies on, chosen by name, and the interface they share."""
+"""The engines a server can run replies on, picked by name, and the holder that starts one.
 
-from typing import Literal, Protocol
+Each name maps to "module:Class" and is imported only when picked (as uvicorn picks its
+loops), so an engine's dependencies load only where it runs.
+"""
 
-from generation.engines.batched import BatchingEngine
-from generation.engines.single import Engine
-from generation.loading import LoadedModel
-from generation.queue import GenerationQueue, Ticket
-from generation.sampling import SamplingParams
-from generation.stopping import CancelToken
-from generation.streaming import GenerationResult, TextCallback
+import importlib
+from typing import Literal, Protocol, cast, get_args
+
+from generation.engines.base import EngineConfig, EngineHealth, ReplyEngine
 
 EngineKind = Literal["single", "batched"]
 
-
-class ReplyEngine(Protocol):
-    """What the server needs of an engine: a place in line, then a streamed reply."""
-
-    loaded: LoadedModel
-    queue: GenerationQueue
-
-    def reserve(self) -> Ticket:
-        """A slot or a place in line for one reply; raises QueueFull."""
-        ...
-
-    async def generate(
-        self,
-        prompt_ids: list[int],
-        params: SamplingParams,
-        cancel: CancelToken,
-        on_text: TextCallback,
-    ) -> GenerationResult:
-        """Generate one reply, awaiting `on_text` with each new piece."""
-        ...
-
-    def close(self) -> None:
-        """Stop taking work."""
-        ...
+ENGINES: dict[str, str] = {
+    "single": "generation.engines.single:SingleEngine",
+    "batched": "generation.engines.batched:BatchingEngine",
+}
+assert set(ENGINES) == set(get_args(EngineKind))
 
 
-def make_engine(
-    kind: EngineKind, loaded: LoadedModel, *, slots: int, max_waiting: int
-) -> ReplyEngine:
-    """`single`: a thread per reply; `batched`: one thread decoding all replies together."""
-    if kind == "batched":
-        return BatchingEngine(loaded, slots=slots, max_waiting=max_waiting)
-    return Engine(loaded, slots=slots, max_waiting=max_waiting)
+class _EngineClass(Protocol):
+    def start(self, config: EngineConfig) -> ReplyEngine: ...
+
+
+def engine_class(kind: str) -> _EngineClass:
+    """The class registered under `kind`; raises ValueError naming the choices."""
+    try:
+        module_name, _, class_name = ENGINES[kind].partition(":")
+    except KeyError:
+        raise ValueError(f"unknown engine {kind!r}; choose one of {', '.join(ENGINES)}") from None
+    return cast(_EngineClass, getattr(importlib.import_module(module_name), class_name))
+
+
+def start_engine(kind: str, config: EngineConfig) -> ReplyEngine:
+    """Start the engine called `kind` (blocking: it loads the model)."""
+    return engine_class(kind).start(config)
+
+
+class EngineHolder:
+    """The engine once it has started, or why it has not (yet)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.engine: ReplyEngine | None = None
+        self.error: str | None = None
+
+    def health(self) -> EngineHealth:
+        """The engine's own health once started; before that, loading or failed to load."""
+        if self.error is not None:
+            return EngineHealth(False, f"model failed to load: {self.error}")
+        if self.engine is None:
+            return EngineHealth(False, "model is loading")
+        return self.engine.health()

@@ -9,24 +9,25 @@ import inspect
 import logging
 import queue
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from transformers import DynamicCache, LogitsProcessorList
 
+from generation.engines.base import EngineConfig, EngineHealth, EngineInfo, PreparedReply
 from generation.engines.batch_cache import BatchCache
-from generation.loading import LoadedModel
+from generation.engines.prompting import PromptPreparer
+from generation.errors import EngineClosed
+from generation.loading import LoadedModel, load_model
+from generation.prompts import Turn
 from generation.queue import GenerationQueue, Ticket
 from generation.sampling import SamplingParams
 from generation.stopping import CancelToken
 from generation.streaming import GenerationResult, TextCallback, TokenStream, relay
 
 logger = logging.getLogger(__name__)
-
-
-class EngineClosed(RuntimeError):
-    """A reply was asked of an engine that was closed."""
 
 
 @dataclass(eq=False)
@@ -69,11 +70,15 @@ class _Reply:
 
 
 class BatchingEngine:
-    """Decodes up to `slots` replies together; more wait in line (same interface as Engine)."""
+    """Decodes up to `slots` replies together; more wait in line."""
+
+    kind = "batched"
 
     def __init__(self, loaded: LoadedModel, *, slots: int, max_waiting: int) -> None:
         self.loaded = loaded
+        self.info = EngineInfo(self.kind, loaded.name, loaded.device, loaded.context_size)
         self.queue = GenerationQueue(slots, max_waiting)
+        self._prompts = PromptPreparer(loaded.prompt_format, loaded.context_size)
         self._stop_ids = frozenset(loaded.prompt_format.stop_token_ids)
         # As generate does: compute the prefill's logits for the last position only.
         forward_args = inspect.signature(loaded.model.forward).parameters
@@ -85,16 +90,21 @@ class BatchingEngine:
         self._thread = threading.Thread(target=self._run, name="wxgpt-batch", daemon=True)
         self._thread.start()
 
+    @classmethod
+    def start(cls, config: EngineConfig) -> "BatchingEngine":
+        """Load the model and start the decoding thread (blocking; call from a worker thread)."""
+        return cls(load_model(config.model), slots=config.slots, max_waiting=config.max_waiting)
+
+    async def prepare(self, turns: Sequence[Turn], params: SamplingParams) -> PreparedReply:
+        """The newest turns that fit the model's context; raises PromptTooLong."""
+        return await self._prompts.prepare(turns, params)
+
     def reserve(self) -> Ticket:
         """A slot or a place in line for one reply; raises QueueFull."""
         return self.queue.reserve()
 
     async def generate(
-        self,
-        prompt_ids: list[int],
-        params: SamplingParams,
-        cancel: CancelToken,
-        on_text: TextCallback,
+        self, request: PreparedReply, cancel: CancelToken, on_text: TextCallback
     ) -> GenerationResult:
         """Generate one reply in the shared batch, awaiting `on_text` with each new piece.
 
@@ -106,16 +116,22 @@ class BatchingEngine:
         loop = asyncio.get_running_loop()
         stream = TokenStream(self.loaded.prompt_format.stream_decoder(), loop)
         reply = _Reply(
-            prompt_ids=list(prompt_ids),
-            params=params,
+            prompt_ids=list(request.prompt_ids),
+            params=request.params,
             cancel=cancel,
             stream=stream,
             loop=loop,
             done=loop.create_future(),
-            processors=params.logits_processors(),
+            processors=request.params.logits_processors(),
         )
         self._arrivals.put(reply)
-        return await relay(prompt_ids, params, cancel, on_text, stream, reply.done, self._stop_ids)
+        return await relay(request, cancel, on_text, stream, reply.done, self._stop_ids)
+
+    def health(self) -> EngineHealth:
+        """Ready until closed."""
+        if self._closed:
+            return EngineHealth(False, "the engine is shut down")
+        return EngineHealth(True)
 
     def close(self) -> None:
         """Stop taking work; replies already in the batch run to their end."""

@@ -1,6 +1,7 @@
 """The thread-per-reply engine: `model.generate` in a worker thread, text posted to the loop."""
 
 import asyncio
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -8,7 +9,11 @@ import torch
 from transformers import StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
-from generation.loading import LoadedModel
+from generation.engines.base import EngineConfig, EngineHealth, EngineInfo, PreparedReply
+from generation.engines.prompting import PromptPreparer
+from generation.errors import EngineClosed
+from generation.loading import LoadedModel, load_model
+from generation.prompts import Turn
 from generation.queue import GenerationQueue, Ticket
 from generation.sampling import SamplingParams
 from generation.stopping import CancelCriteria, CancelToken
@@ -33,53 +38,66 @@ class _GenerateStreamer(BaseStreamer):
         self._stream.end()
 
 
-class Engine:
+class SingleEngine:
     """Runs replies on the loaded model, `slots` at a time, the rest waiting in line."""
+
+    kind = "single"
 
     def __init__(self, loaded: LoadedModel, *, slots: int, max_waiting: int) -> None:
         self.loaded = loaded
+        self.info = EngineInfo(self.kind, loaded.name, loaded.device, loaded.context_size)
         self.queue = GenerationQueue(slots, max_waiting)
+        self._prompts = PromptPreparer(loaded.prompt_format, loaded.context_size)
         self._executor = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="wxgpt-generate")
+        self._closed = False
+
+    @classmethod
+    def start(cls, config: EngineConfig) -> "SingleEngine":
+        """Load the model and start (blocking; call from a worker thread)."""
+        return cls(load_model(config.model), slots=config.slots, max_waiting=config.max_waiting)
+
+    async def prepare(self, turns: Sequence[Turn], params: SamplingParams) -> PreparedReply:
+        """The newest turns that fit the model's context; raises PromptTooLong."""
+        return await self._prompts.prepare(turns, params)
 
     def reserve(self) -> Ticket:
         """A slot or a place in line for one reply; raises QueueFull."""
         return self.queue.reserve()
 
     async def generate(
-        self,
-        prompt_ids: list[int],
-        params: SamplingParams,
-        cancel: CancelToken,
-        on_text: TextCallback,
+        self, reply: PreparedReply, cancel: CancelToken, on_text: TextCallback
     ) -> GenerationResult:
         """Generate one reply, awaiting `on_text` with each new piece; never blocks the loop.
 
         `on_text` must not raise. If this coroutine is cancelled, the model is stopped and
         the worker thread is awaited before the cancellation goes on.
         """
+        if self._closed:
+            raise EngineClosed("the generation engine is shut down")
         loop = asyncio.get_running_loop()
         stream = TokenStream(self.loaded.prompt_format.stream_decoder(), loop)
-        work = loop.run_in_executor(
-            self._executor, self._run_model, prompt_ids, params, cancel, stream
-        )
+        work = loop.run_in_executor(self._executor, self._run_model, reply, cancel, stream)
         stop_ids = self.loaded.prompt_format.stop_token_ids
-        return await relay(prompt_ids, params, cancel, on_text, stream, work, stop_ids)
+        return await relay(reply, cancel, on_text, stream, work, stop_ids)
+
+    def health(self) -> EngineHealth:
+        """Ready until closed: a failed `generate` fails only its own reply."""
+        if self._closed:
+            return EngineHealth(False, "the engine is shut down")
+        return EngineHealth(True)
 
     def close(self) -> None:
         """Stop taking work; running replies finish in their threads."""
+        self._closed = True
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _run_model(
-        self,
-        prompt_ids: list[int],
-        params: SamplingParams,
-        cancel: CancelToken,
-        stream: TokenStream,
+        self, reply: PreparedReply, cancel: CancelToken, stream: TokenStream
     ) -> list[int]:
         loaded = self.loaded
         stop_ids = loaded.prompt_format.stop_token_ids
-        input_ids = torch.tensor([prompt_ids], dtype=torch.long, device=loaded.device)
-        kwargs: dict[str, Any] = params.generate_kwargs()
+        input_ids = torch.tensor([reply.prompt_ids], dtype=torch.long, device=loaded.device)
+        kwargs: dict[str, Any] = reply.params.generate_kwargs()
         try:
             output = loaded.model.generate(
                 input_ids=input_ids,
@@ -93,7 +111,7 @@ class Engine:
         finally:
             # On an exception generate() never calls end(); the reader must still finish.
             stream.end()
-        completion: list[int] = output[0, len(prompt_ids) :].tolist()
+        completion: list[int] = output[0, reply.prompt_tokens :].tolist()
         return completion
 
 

@@ -7,9 +7,9 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from generation.engines import EngineHolder
 from server.accounts.tokens import TokenCodec
 from server.admin.auth import AdminUser, admin_route
-from server.chat.replies import ModelHolder
 from server.chat.settings import ChatSettings, load_chat_settings, save_chat_settings
 from server.config import Settings
 from server.errors import ApiError
@@ -59,9 +59,12 @@ def _paged(items: list[dict[str, Any]], total: int, page: int, size: int) -> JSO
 
 async def stats(request: Request, admin: AdminUser) -> Response:
     counts = await directory.stats(datetime.now(UTC))
-    holder: ModelHolder = request.app.state.model
+    holder: EngineHolder = request.app.state.engine
     engine = holder.engine
-    status = "failed" if holder.error else "loading" if engine is None else "ready"
+    health = holder.health()
+    status = (
+        "ready" if health.ready else "loading" if engine is None and not holder.error else "failed"
+    )
     return JSONResponse(
         {
             "users": counts.users,
@@ -71,10 +74,11 @@ async def stats(request: Request, admin: AdminUser) -> Response:
             "tokens_generated": counts.tokens_generated,
             "per_day": [{"date": day, "messages": n} for day, n in counts.per_day],
             "model": {
-                "name": engine.loaded.name if engine else None,
-                "device": engine.loaded.device if engine else None,
+                "name": engine.info.model if engine else None,
+                "device": engine.info.device if engine else None,
+                "engine": holder.kind,
                 "status": status,
-                "error": holder.error,
+                "error": health.reason if status == "failed" else None,
             },
         }
     )

@@ -6,9 +6,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from generation.engines import ReplyEngine
+from generation.engines import EngineHolder
+from generation.engines.base import PreparedReply, ReplyEngine
 from generation.errors import QueueFull
-from generation.prompts import Prompt, PromptTooLong, Turn, fit_prompt
+from generation.prompts import PromptTooLong, Turn
 from generation.queue import Ticket
 from generation.streaming import GenerationResult
 from server import logs
@@ -26,14 +27,6 @@ logger = logging.getLogger(__name__)
 ResultHook = Callable[[GenerationResult], None]
 
 
-class ModelHolder:
-    """The engine once the model has loaded, or why it has not."""
-
-    def __init__(self) -> None:
-        self.engine: ReplyEngine | None = None
-        self.error: str | None = None
-
-
 @dataclass(frozen=True)
 class _Job:
     """Everything one accepted reply needs after its question is stored."""
@@ -41,8 +34,7 @@ class _Job:
     user_id: int
     client_msg_id: str
     exchange: Exchange
-    prompt: Prompt
-    settings: ChatSettings
+    prepared: PreparedReply
     live: LiveReply
     on_result: ResultHook
 
@@ -50,7 +42,7 @@ class _Job:
 class ReplyService:
     """Runs chat turns detached from sockets; enforces one reply at a time per user."""
 
-    def __init__(self, holder: ModelHolder, live: LiveReplies, on_result: ResultHook) -> None:
+    def __init__(self, holder: EngineHolder, live: LiveReplies, on_result: ResultHook) -> None:
         self._holder = holder
         self.live = live
         # Told how each generated reply ended (for the ops panel and /metrics).
@@ -114,18 +106,23 @@ class ReplyService:
         await _replay(user_id, reply, watcher.send, offset)
 
     def _engine(self) -> ReplyEngine:
+        engine = self._holder.engine
         if self._holder.error is not None:
             raise FrameError("internal", "the model failed to load; the operator must fix it")
-        if self._holder.engine is None:
+        if engine is None:
             raise FrameError("busy", "the model is still loading; try again in a moment")
-        return self._holder.engine
+        health = engine.health()
+        if not health.ready:
+            raise FrameError(
+                "internal", f"replies cannot be generated now: {health.reason}; try again later"
+            )
+        return engine
 
     async def _accept(
         self, engine: ReplyEngine, user_id: int, frame: ChatFrame
     ) -> LiveReply | None:
         """Charge, store the question and start generating; None if a twin was accepted."""
-        chat_settings = _fit_to_model(await load_chat_settings(), engine)
-        prompt = await _build_prompt(engine, user_id, frame, chat_settings)
+        prepared = await _prepare(engine, user_id, frame, await load_chat_settings())
         try:
             ticket = engine.reserve()
         except QueueFull as exc:
@@ -139,9 +136,7 @@ class ReplyService:
             ticket.release()
             return None
         live = self.live.new(user_id, exchange.conversation_id, exchange.reply_id)
-        job = _Job(
-            user_id, frame.client_msg_id, exchange, prompt, chat_settings, live, self._on_result
-        )
+        job = _Job(user_id, frame.client_msg_id, exchange, prepared, live, self._on_result)
         self._busy_conversations[exchange.conversation_id] += 1
         self.live.start(live, self._generate(engine, ticket, job))
         return live
@@ -178,16 +173,15 @@ async def _run(engine: ReplyEngine, ticket: Ticket, job: _Job) -> None:
     """Wait for a slot, stream the reply, store it however it ended, then send `done`."""
     exchange, live = job.exchange, job.live
     logs.reply_id.set(exchange.reply_id)
+    prompt_tokens = job.prepared.prompt_tokens
     try:
-        result = GenerationResult("", "cancelled", len(job.prompt.ids), 0, None, 0.0)
+        result = GenerationResult("", "cancelled", prompt_tokens, 0, None, 0.0)
         if await _wait_for_slot(ticket, live):
             await live.begin()
-            result = await engine.generate(
-                job.prompt.ids, job.settings.sampling(), live.token, live.append
-            )
+            result = await engine.generate(job.prepared, live.token, live.append)
     except Exception:
         logger.exception("reply %d failed", exchange.reply_id)
-        result = GenerationResult("", "error", len(job.prompt.ids), 0, None, 0.0, error="internal")
+        result = GenerationResult("", "error", prompt_tokens, 0, None, 0.0, error="internal")
     status = _status_of(result, live)
     await exchanges.finish_reply(
         exchange.reply_id,
@@ -236,24 +230,10 @@ async def _run(engine: ReplyEngine, ticket: Ticket, job: _Job) -> None:
     )
 
 
-def _fit_to_model(chat: ChatSettings, engine: ReplyEngine) -> ChatSettings:
-    """Cap max_new_tokens at half the context, so a setting too big for this model still
-    leaves room for the question instead of failing every reply."""
-    cap = engine.loaded.context_size // 2
-    if chat.max_new_tokens <= cap:
-        return chat
-    logger.warning(
-        "max_new_tokens %d does not fit the model's %d-token context; using %d",
-        chat.max_new_tokens,
-        engine.loaded.context_size,
-        cap,
-    )
-    return chat.model_copy(update={"max_new_tokens": cap})
-
-
-async def _build_prompt(
+async def _prepare(
     engine: ReplyEngine, user_id: int, frame: ChatFrame, chat: ChatSettings
-) -> Prompt:
+) -> PreparedReply:
+    """The conversation's stored turns and the new message, fitted by the engine."""
     history: list[tuple[str, str]] = []
     if frame.conversation_id is not None:
         try:
@@ -265,14 +245,8 @@ async def _build_prompt(
         )
     turns = [Turn(role, content) for role, content in history]  # type: ignore[arg-type]
     turns.append(Turn("user", frame.content))
-    loaded = engine.loaded
     try:
-        return fit_prompt(
-            loaded.prompt_format,
-            turns,
-            context_size=loaded.context_size,
-            max_new_tokens=chat.max_new_tokens,
-        )
+        return await engine.prepare(turns, chat.sampling())
     except PromptTooLong as exc:
         raise FrameError("too_long", str(exc)) from None
 

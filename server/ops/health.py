@@ -4,7 +4,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.chat.replies import ModelHolder
+from generation.engines import EngineHolder
 from server.errors import error_response
 from storage.database import ping
 
@@ -14,16 +14,16 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    holder: ModelHolder = request.app.state.model
-    if holder.error is not None:
-        return error_response(503, "unavailable", f"model failed to load: {holder.error}")
-    if holder.engine is None:
-        return error_response(503, "unavailable", "model is loading")
+    holder: EngineHolder = request.app.state.engine
+    health = holder.health()
+    if not health.ready or holder.engine is None:
+        return error_response(503, "unavailable", health.reason or "the engine is not ready")
     try:
         await ping()
     except Exception as exc:
         return error_response(503, "unavailable", f"database unreachable: {exc}")
-    return JSONResponse({"status": "ready", "model": holder.engine.loaded.name})
+    info = holder.engine.info
+    return JSONResponse({"status": "ready", "model": info.model, "engine": info.kind})
 
 
 routes = [Route("/healthz", healthz), Route("/readyz", readyz)]

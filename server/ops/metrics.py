@@ -8,9 +8,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from generation.engines import EngineHolder
 from generation.queue import GenerationQueue
 from generation.streaming import GenerationResult
-from server.chat.replies import ModelHolder
 
 # Seconds: a tiny model on a GPU answers in milliseconds, a big one on a CPU in seconds.
 FIRST_TOKEN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -63,7 +63,7 @@ class Metrics:
             "wxgpt_prompt_tokens", "Prompt tokens read for replies.", registry=registry
         )
 
-    def watch(self, open_sockets: Callable[[], int], holder: ModelHolder) -> None:
+    def watch(self, open_sockets: Callable[[], int], holder: EngineHolder) -> None:
         """Read the gauges from the presence registry and the engine's queue at scrape time."""
         self.open_sockets.set_function(open_sockets)
         self.queue_depth.set_function(lambda: _queue_value(holder, lambda q: q.waiting))
@@ -87,7 +87,7 @@ class Metrics:
         self.errors.labels(code).inc()
 
 
-def _queue_value(holder: ModelHolder, read: Callable[[GenerationQueue], int]) -> int:
+def _queue_value(holder: EngineHolder, read: Callable[[GenerationQueue], int]) -> int:
     return 0 if holder.engine is None else read(holder.engine.queue)
 
 

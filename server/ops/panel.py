@@ -12,8 +12,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from generation.engines import EngineHolder
 from server.admin.auth import AdminUser, admin_route, authenticate_admin
-from server.chat.replies import ModelHolder
 from server.config import Settings
 from server.errors import ApiError
 from server.ops.presence import Presence, RowDiff, SocketPresence
@@ -48,13 +48,16 @@ class ProcessStats:
         return {"cpu_percent": self._cpu, "rss_bytes": self._process.memory_info().rss}
 
 
-def engine_view(holder: ModelHolder, settings: Settings, presence: Presence) -> dict[str, Any]:
+def engine_view(holder: EngineHolder, settings: Settings, presence: Presence) -> dict[str, Any]:
     """The model and its queue; model and device are null until the model has loaded."""
     engine = holder.engine
+    health = holder.health()
     return {
-        "model": engine.loaded.name if engine else None,
-        "device": str(engine.loaded.device) if engine else None,
-        "engine": settings.engine,
+        "model": engine.info.model if engine else None,
+        "device": engine.info.device if engine else None,
+        "engine": holder.kind,
+        "ready": health.ready,
+        "reason": health.reason,
         "slots": engine.queue.slots if engine else settings.max_concurrent_generations,
         "running": engine.queue.running if engine else 0,
         "queue_depth": engine.queue.waiting if engine else 0,
@@ -67,7 +70,7 @@ def _state(conn: Request | WebSocket) -> tuple[Presence, dict[str, Any]]:
     app_state = conn.app.state
     presence: Presence = app_state.presence
     extra = {
-        "engine": engine_view(app_state.model, app_state.settings, presence),
+        "engine": engine_view(app_state.engine, app_state.settings, presence),
         "process": app_state.process_stats.view(),
         "t": datetime.now(UTC).isoformat(),
     }

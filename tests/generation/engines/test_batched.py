@@ -2,8 +2,9 @@ import asyncio
 
 import pytest
 
+from generation.engines.base import PreparedReply
 from generation.engines.batched import BatchingEngine
-from generation.engines.single import Engine
+from generation.engines.single import SingleEngine
 from generation.loading import LoadedModel
 from generation.prompts import Turn
 from generation.sampling import SamplingParams
@@ -30,8 +31,10 @@ async def quiet(text: str) -> None:
 
 async def solo(loaded: LoadedModel, text: str, params: SamplingParams) -> GenerationResult:
     """The single engine's reply, alone."""
-    engine = Engine(loaded, slots=1, max_waiting=0)
-    result = await engine.generate(prompt(loaded, text), params, CancelToken(), quiet)
+    engine = SingleEngine(loaded, slots=1, max_waiting=0)
+    result = await engine.generate(
+        PreparedReply((), prompt(loaded, text), params), CancelToken(), quiet
+    )
     engine.close()
     return result
 
@@ -62,7 +65,9 @@ async def test_concurrent_greedy_replies_equal_the_single_engine(
 
     results = await asyncio.gather(
         *(
-            batched.generate(prompt(loaded_tiny, text), p, CancelToken(), collector(i))
+            batched.generate(
+                PreparedReply((), prompt(loaded_tiny, text), p), CancelToken(), collector(i)
+            )
             for i, (text, p) in enumerate(zip(PROMPTS, params, strict=True))
         )
     )
@@ -92,8 +97,12 @@ async def test_stop_in_a_batch_stops_only_that_reply(
             stopped.cancel()
 
     cut, whole = await asyncio.gather(
-        batched.generate(prompt(loaded_tiny, PROMPTS[0]), long, stopped, stop_after_three),
-        batched.generate(prompt(loaded_tiny, PROMPTS[2]), long, CancelToken(), quiet),
+        batched.generate(
+            PreparedReply((), prompt(loaded_tiny, PROMPTS[0]), long), stopped, stop_after_three
+        ),
+        batched.generate(
+            PreparedReply((), prompt(loaded_tiny, PROMPTS[2]), long), CancelToken(), quiet
+        ),
     )
     assert cut.finish_reason == "cancelled"
     assert stopped.steps_after_cancel is not None and stopped.steps_after_cancel <= 1
@@ -117,10 +126,12 @@ async def test_disconnect_cancels_only_that_reply(
         first_piece.set()
 
     gone = asyncio.create_task(
-        batched.generate(prompt(loaded_tiny, PROMPTS[3]), long, dropped, note)
+        batched.generate(PreparedReply((), prompt(loaded_tiny, PROMPTS[3]), long), dropped, note)
     )
     staying = asyncio.create_task(
-        batched.generate(prompt(loaded_tiny, PROMPTS[1]), long, CancelToken(), quiet)
+        batched.generate(
+            PreparedReply((), prompt(loaded_tiny, PROMPTS[1]), long), CancelToken(), quiet
+        )
     )
     await first_piece.wait()
     gone.cancel()  # what the chat socket does when the client goes away
@@ -144,14 +155,19 @@ async def test_a_new_reply_joins_a_running_batch(
 
     long = asyncio.create_task(
         batched.generate(
-            prompt(loaded_tiny, PROMPTS[0]),
-            SamplingParams(temperature=0, max_new_tokens=600),
+            PreparedReply(
+                (),
+                prompt(loaded_tiny, PROMPTS[0]),
+                SamplingParams(temperature=0, max_new_tokens=600),
+            ),
             CancelToken(),
             started,
         )
     )
     await long_started.wait()
-    joined = await batched.generate(prompt(loaded_tiny, PROMPTS[3]), short, CancelToken(), quiet)
+    joined = await batched.generate(
+        PreparedReply((), prompt(loaded_tiny, PROMPTS[3]), short), CancelToken(), quiet
+    )
     assert not long.done(), "the newcomer finished while the long reply was still decoding"
     assert joined.text == expected.text
     assert (await long).completion_tokens == 600
@@ -163,8 +179,10 @@ async def test_a_failing_prompt_fails_alone(
     too_long = [1] * 1100  # beyond the model's 1024 positions
     failed, fine = await asyncio.wait_for(
         asyncio.gather(
-            batched.generate(too_long, GREEDY, CancelToken(), quiet),
-            batched.generate(prompt(loaded_tiny, PROMPTS[0]), GREEDY, CancelToken(), quiet),
+            batched.generate(PreparedReply((), too_long, GREEDY), CancelToken(), quiet),
+            batched.generate(
+                PreparedReply((), prompt(loaded_tiny, PROMPTS[0]), GREEDY), CancelToken(), quiet
+            ),
         ),
         timeout=60,
     )

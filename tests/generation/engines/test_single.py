@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from generation.engines.single import Engine
+from generation.engines.base import PreparedReply
+from generation.engines.single import SingleEngine
 from generation.loading import LoadedModel, ModelSpec, load_model
 from generation.prompts import Turn
 from generation.sampling import SamplingParams
@@ -21,19 +22,19 @@ def prompt(loaded: LoadedModel, text: str) -> list[int]:
 
 
 async def collect(
-    engine: Engine, ids: list[int], params: SamplingParams, cancel: CancelToken | None = None
+    engine: SingleEngine, ids: list[int], params: SamplingParams, cancel: CancelToken | None = None
 ):
     pieces: list[str] = []
 
     async def on_text(text: str) -> None:
         pieces.append(text)
 
-    result = await engine.generate(ids, params, cancel or CancelToken(), on_text)
+    result = await engine.generate(PreparedReply((), ids, params), cancel or CancelToken(), on_text)
     return pieces, result
 
 
 async def test_streamed_text_equals_plain_generate(loaded_tiny: LoadedModel) -> None:
-    engine = Engine(loaded_tiny, slots=1, max_waiting=0)
+    engine = SingleEngine(loaded_tiny, slots=1, max_waiting=0)
     ids = prompt(loaded_tiny, "hello world")
     pieces, result = await collect(engine, ids, GREEDY)
     with torch.no_grad():
@@ -57,7 +58,7 @@ async def test_streamed_text_equals_plain_generate(loaded_tiny: LoadedModel) -> 
 
 
 async def test_cancel_stops_the_model_within_one_step(loaded_tiny: LoadedModel) -> None:
-    engine = Engine(loaded_tiny, slots=1, max_waiting=0)
+    engine = SingleEngine(loaded_tiny, slots=1, max_waiting=0)
     cancel = CancelToken()
     seen = 0
 
@@ -68,7 +69,9 @@ async def test_cancel_stops_the_model_within_one_step(loaded_tiny: LoadedModel) 
             cancel.cancel()
 
     result = await engine.generate(
-        prompt(loaded_tiny, "story"), SamplingParams(max_new_tokens=1000), cancel, on_text
+        PreparedReply((), prompt(loaded_tiny, "story"), SamplingParams(max_new_tokens=1000)),
+        cancel,
+        on_text,
     )
     assert result.finish_reason == "cancelled"
     assert cancel.steps_after_cancel is not None and cancel.steps_after_cancel <= 1
@@ -78,7 +81,7 @@ async def test_cancel_stops_the_model_within_one_step(loaded_tiny: LoadedModel) 
 
 
 async def test_cancelling_the_coroutine_stops_the_worker_thread(loaded_tiny: LoadedModel) -> None:
-    engine = Engine(loaded_tiny, slots=1, max_waiting=0)
+    engine = SingleEngine(loaded_tiny, slots=1, max_waiting=0)
     cancel = CancelToken()
 
     async def on_text(text: str) -> None:
@@ -86,7 +89,9 @@ async def test_cancelling_the_coroutine_stops_the_worker_thread(loaded_tiny: Loa
 
     task = asyncio.create_task(
         engine.generate(
-            prompt(loaded_tiny, "x"), SamplingParams(max_new_tokens=1000), cancel, on_text
+            PreparedReply((), prompt(loaded_tiny, "x"), SamplingParams(max_new_tokens=1000)),
+            cancel,
+            on_text,
         )
     )
     await asyncio.sleep(0.2)
@@ -99,7 +104,7 @@ async def test_cancelling_the_coroutine_stops_the_worker_thread(loaded_tiny: Loa
 
 
 async def test_a_model_error_ends_the_reply_instead_of_hanging(loaded_tiny: LoadedModel) -> None:
-    engine = Engine(loaded_tiny, slots=1, max_waiting=0)
+    engine = SingleEngine(loaded_tiny, slots=1, max_waiting=0)
     too_long = [1] * 1100  # beyond the model's 1024 positions
     _, result = await asyncio.wait_for(collect(engine, too_long, GREEDY), timeout=30)
     assert result.finish_reason == "error"
@@ -108,7 +113,7 @@ async def test_a_model_error_ends_the_reply_instead_of_hanging(loaded_tiny: Load
 
 
 async def test_loop_stays_responsive_while_generating(loaded_tiny: LoadedModel) -> None:
-    engine = Engine(loaded_tiny, slots=1, max_waiting=0)
+    engine = SingleEngine(loaded_tiny, slots=1, max_waiting=0)
     ticks = 0
 
     async def ticker() -> None:
@@ -131,7 +136,7 @@ async def test_chitchat_model_streams_chinese_without_spaces(tmp_path: Path) -> 
     folder = build_tiny_gpt2(tmp_path / "chitchat", tokenizer_builder=build_bert_chitchat_tokenizer)
     loaded = load_model(ModelSpec(source=str(folder)))
     assert loaded.prompt_format.name == "chitchat"
-    engine = Engine(loaded, slots=1, max_waiting=0)
+    engine = SingleEngine(loaded, slots=1, max_waiting=0)
     torch.manual_seed(1)
     sampled = SamplingParams(
         temperature=1.0, top_k=0, top_p=1.0, repetition_penalty=1.0, max_new_tokens=40

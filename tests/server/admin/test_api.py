@@ -282,7 +282,7 @@ def test_stats_count_users_messages_and_tokens(server: LiveServer, admin: str) -
     assert len(stats["per_day"]) == 14
     assert stats["per_day"][-1]["date"] == datetime.now(UTC).date().isoformat()
     assert stats["model"]["status"] == "ready"
-    assert stats["model"]["name"] == server.app.state.model.engine.loaded.name
+    assert stats["model"]["name"] == server.app.state.engine.engine.info.model
 
 
 def test_the_audit_log_records_who_did_what_and_filters(server: LiveServer, admin: str) -> None:

@@ -12,7 +12,17 @@ from websockets.exceptions import ConnectionClosed
 from tests.live_server import LiveServer, chat_frame, error_of, open_chat, recv, recv_until
 from tests.server.conftest import ServerFactory
 
-ENGINE_KEYS = {"model", "device", "engine", "slots", "running", "queue_depth", "tokens_per_s_1m"}
+ENGINE_KEYS = {
+    "model",
+    "device",
+    "engine",
+    "ready",
+    "reason",
+    "slots",
+    "running",
+    "queue_depth",
+    "tokens_per_s_1m",
+}
 
 
 def post(server: LiveServer, path: str, token: str | None) -> httpx.Response:
