@@ -42,6 +42,7 @@ from generation.engines.openai_api import (
 )
 from generation.engines.prompting import PromptPreparer
 from generation.engines.remote_health import HealthMonitor
+from generation.engines.remote_prompts import RemotePrompts
 from generation.errors import EngineBusy, EngineClosed
 from generation.loading import LoadedTokenizer, load_tokenizer
 from generation.prompts import ChatTemplateFormat, EosTurnsFormat, Turn
@@ -62,6 +63,8 @@ class _Call:
 
     started: float = field(default_factory=time.perf_counter)
     connected: bool = False
+    # A turn spelled a control token: sent defused, so the server counts more tokens.
+    defused: bool = False
     first_token_at: float | None = None
 
     @property
@@ -95,6 +98,7 @@ class RemoteEngine:
         self._loaded = loaded
         self._events = events
         self._address = ServerAddress(spec.url, spec.api_key)
+        self._sent = RemotePrompts(loaded.tokenizer)
         # A chat template is the server's to apply; a model without one (GPT-2, DialoGPT)
         # gets the prompt wxgpt built, as text, on the completions API.
         self._chat = fmt == ChatTemplateFormat.name
@@ -149,7 +153,7 @@ class RemoteEngine:
         """
         if self._closed:
             raise EngineClosed("the generation engine is shut down")
-        call = _Call()
+        call = _Call(defused=self._sent.spells_control(reply.turns))
         events: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
         reading = asyncio.create_task(self._stream(reply, events, call))
         reading.add_done_callback(lambda _: events.put_nowait(None))
@@ -279,12 +283,10 @@ class RemoteEngine:
         if self._model is not None:
             body["model"] = self._model
         if self._chat:
-            body["messages"] = [{"role": t.role, "content": t.content} for t in reply.turns]
+            body["messages"] = self._sent.messages(reply.turns)
         else:
-            # The prompt wxgpt built, as text: the servers that take token ids differ in how.
-            body["prompt"] = await asyncio.to_thread(
-                self._loaded.tokenizer.decode, reply.prompt_ids
-            )
+            # The prompt wxgpt built, as text: not every server takes token ids.
+            body["prompt"] = await asyncio.to_thread(self._sent.text, reply.prompt_ids)
         return body
 
     def _http(self) -> httpx.AsyncClient:
@@ -329,7 +331,7 @@ class RemoteEngine:
         self._events.engine_request(
             call.first_token_s, None if failure or reading.cancelled() else duration
         )
-        prompt_tokens, completion_tokens = await self._counts(reply, text, usage)
+        prompt_tokens, completion_tokens = await self._counts(reply, call, text, usage)
         return GenerationResult(
             text=text,
             finish_reason="error" if failure else _finish_reason(finish, cancel),
@@ -341,14 +343,15 @@ class RemoteEngine:
         )
 
     async def _counts(
-        self, reply: PreparedReply, text: str, usage: Usage | None
+        self, reply: PreparedReply, call: _Call, text: str, usage: Usage | None
     ) -> tuple[int, int]:
         """The server's counts where it sent them; ours otherwise (a closed stream has none)."""
         if usage is None:
             tokenizer = self._loaded.tokenizer
             ids = await asyncio.to_thread(tokenizer.encode, text, add_special_tokens=False)
             return reply.prompt_tokens, len(ids)
-        if usage.prompt_tokens != reply.prompt_tokens and not self._counts_differ_logged:
+        differ = usage.prompt_tokens != reply.prompt_tokens and not call.defused
+        if differ and not self._counts_differ_logged:
             self._counts_differ_logged = True
             logger.warning(
                 "the inference engine counted %d prompt tokens where wxgpt counted %d: is "

@@ -1,5 +1,5 @@
 """The inference server's health as the remote engine sees it: probed in a thread every few
-seconds (never once per reply), and which model it serves, learnt on first contact."""
+seconds (never once per reply), and which model it serves, learnt whenever it comes up."""
 
 import logging
 import threading
@@ -90,13 +90,18 @@ class HealthMonitor:
             else:
                 self._check()
         except httpx.HTTPError as exc:
-            self._set(EngineHealth(False, f"the inference engine is unreachable: {_cause(exc)}"))
+            self._down(f"the inference engine is unreachable: {_cause(exc)}")
         except (GenerationError, ValueError) as exc:
-            self._set(EngineHealth(False, str(exc)))
+            self._down(str(exc))
         else:
             self._set(EngineHealth(True))
         finally:
             _probing.active = False
+
+    def _down(self, reason: str) -> None:
+        # What comes back up may serve another model: ask again then.
+        self.served = None
+        self._set(EngineHealth(False, reason))
 
     def _run(self) -> None:
         try:
