@@ -63,6 +63,7 @@ class _Call:
 
     started: float = field(default_factory=time.perf_counter)
     connected: bool = False
+    finished: bool = False
     # A turn spelled a control token: sent defused, so the server counts more tokens.
     defused: bool = False
     first_token_at: float | None = None
@@ -173,6 +174,8 @@ class RemoteEngine:
         except asyncio.CancelledError:
             reading.cancel()
             await asyncio.wait({reading})
+            if not reading.cancelled():
+                reading.exception()  # retrieved: the cancellation is what goes on
             raise
         finally:
             closing.cancel()
@@ -233,13 +236,16 @@ class RemoteEngine:
                         event = parse_sse_line(line, chat=self._chat)
                         if event is None:
                             return
-                        if call.first_token_at is None and (event.text or event.finish_reason):
+                        call.finished = call.finished or event.finish_reason is not None
+                        if call.first_token_at is None and (event.text or call.finished):
                             call.first_token_at = time.perf_counter()
                         if call.first_token_at is not None:
                             deadline.reschedule(loop.time() + self._spec.chunk_timeout_s)
                         if event.carries_news:
                             events.put_nowait(event)
         except TimeoutError:
+            if call.finished:
+                return  # only the usage or [DONE] did not come: the reply itself is whole
             waited = "the first token" if call.first_token_at is None else "the next chunk"
             raise EngineFailure(
                 "timeout", f"the inference engine took too long to send {waited}"

@@ -230,6 +230,25 @@ async def test_a_server_silent_past_the_chunk_timeout_fails_the_reply(chat_model
     assert events.errors == ["timeout"]
 
 
+async def test_a_server_silent_after_the_finish_reason_gives_the_whole_reply(
+    chat_model: Path,
+) -> None:
+    chunks = [chat_chunk("first"), chat_chunk(" and last", "stop")]
+    stand_in = StandInEngine(chunks=chunks, stall=True).start()
+    events = RecordedEvents()
+    engine = await asyncio.to_thread(
+        start_engine, stand_in.url, chat_model, events, chunk_timeout_s=0.2
+    )
+    try:
+        reply = await engine.prepare([Turn("user", "hello")], GREEDY)
+        result, _ = await generate(engine, reply)
+    finally:
+        engine.close()
+        stand_in.stop()
+    assert (result.text, result.finish_reason) == ("first and last", "stop")
+    assert events.errors == []
+
+
 async def test_health_follows_the_server_down_and_up(chat_model: Path) -> None:
     stand_in = StandInEngine()
     engine = await asyncio.to_thread(start_engine, stand_in.url, chat_model, health_interval_s=0.05)
