@@ -5,7 +5,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -23,15 +22,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.serve_engine import MARK
+from tests.server.test_cli import free_port
 
 ENDED = re.compile(rf"{MARK} (aborted|ended) after (\d+) tokens")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class ServeProcess:

@@ -191,40 +191,42 @@ async def test_a_server_that_refuses_extension_fields_gets_openais_only(
     assert "top_k, repetition_penalty" in warnings[0]
 
 
-async def test_a_cancel_closes_the_stream_while_the_server_is_silent(
-    chat_model: Path,
-) -> None:
-    stand_in = StandInEngine(chunks=[chat_chunk("first")], stall=True).start()
+async def on_stand_in(
+    stand_in: StandInEngine, tokenizer: Path, after_first: Any = None, **remote: Any
+) -> tuple[GenerationResult, list[str], RecordedEvents]:
+    """One greedy reply from `stand_in` (stopped afterwards), and the events it reported."""
     events = RecordedEvents()
     engine = await asyncio.to_thread(
-        start_engine, stand_in.url, chat_model, events, chunk_timeout_s=600.0
+        start_engine, stand_in.start().url, tokenizer, events, **remote
     )
     try:
         reply = await engine.prepare([Turn("user", "hello")], GREEDY)
-        result, pieces = await generate(engine, reply, after_first=CancelToken.cancel)
-        # The server saw its client go: that is what makes vLLM and llama.cpp stop.
-        assert await asyncio.to_thread(stand_in.disconnected.wait, 30)
+        result, pieces = await generate(engine, reply, after_first=after_first)
+        if result.finish_reason == "cancelled":
+            # Before it stops (stopping ends its streams too): did it see its client go?
+            await asyncio.to_thread(stand_in.disconnected.wait, 30)
     finally:
         engine.close()
         stand_in.stop()
+    return result, pieces, events
+
+
+async def test_a_cancel_closes_the_stream_while_the_server_is_silent(chat_model: Path) -> None:
+    stand_in = StandInEngine(chunks=[chat_chunk("first")], stall=True)
+    result, pieces, events = await on_stand_in(
+        stand_in, chat_model, CancelToken.cancel, chunk_timeout_s=600.0
+    )
     assert pieces == ["first"]
     assert (result.text, result.finish_reason) == ("first", "cancelled")
+    # The server saw its client go: that is what makes vLLM and llama.cpp stop.
+    assert stand_in.disconnected.is_set()
     assert events.errors == []
     assert events.requests[0][1] is None, "a cancelled request is not timed as a whole one"
 
 
 async def test_a_server_silent_past_the_chunk_timeout_fails_the_reply(chat_model: Path) -> None:
-    stand_in = StandInEngine(chunks=[chat_chunk("first")], stall=True).start()
-    events = RecordedEvents()
-    engine = await asyncio.to_thread(
-        start_engine, stand_in.url, chat_model, events, chunk_timeout_s=0.2
-    )
-    try:
-        reply = await engine.prepare([Turn("user", "hello")], GREEDY)
-        result, _ = await generate(engine, reply)
-    finally:
-        engine.close()
-        stand_in.stop()
+    stand_in = StandInEngine(chunks=[chat_chunk("first")], stall=True)
+    result, _, events = await on_stand_in(stand_in, chat_model, chunk_timeout_s=0.2)
     assert (result.text, result.finish_reason) == ("first", "error")
     assert result.error == "the inference engine took too long to send the next chunk"
     assert events.errors == ["timeout"]
@@ -234,17 +236,8 @@ async def test_a_server_silent_after_the_finish_reason_gives_the_whole_reply(
     chat_model: Path,
 ) -> None:
     chunks = [chat_chunk("first"), chat_chunk(" and last", "stop")]
-    stand_in = StandInEngine(chunks=chunks, stall=True).start()
-    events = RecordedEvents()
-    engine = await asyncio.to_thread(
-        start_engine, stand_in.url, chat_model, events, chunk_timeout_s=0.2
-    )
-    try:
-        reply = await engine.prepare([Turn("user", "hello")], GREEDY)
-        result, _ = await generate(engine, reply)
-    finally:
-        engine.close()
-        stand_in.stop()
+    stand_in = StandInEngine(chunks=chunks, stall=True)
+    result, _, events = await on_stand_in(stand_in, chat_model, chunk_timeout_s=0.2)
     assert (result.text, result.finish_reason) == ("first and last", "stop")
     assert events.errors == []
 
