@@ -19,3 +19,12 @@ class QueueFull(GenerationError):
 
 class EngineClosed(GenerationError):
     """A reply was asked of an engine that was closed."""
+
+
+class EngineBusy(GenerationError):
+    """The inference engine turned a reply away for now (HTTP 429 or 503): the user may retry,
+    after `retry_after_s` seconds where the engine said."""
+
+    def __init__(self, message: str, retry_after_s: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

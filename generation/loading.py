@@ -8,7 +8,12 @@ from typing import Any
 
 import torch
 from huggingface_hub import try_to_load_from_cache
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedTokenizerBase,
+)
 
 from generation.default_model import (
     DEFAULT_MODEL_NAME,
@@ -96,6 +101,29 @@ def load_model(spec: ModelSpec) -> LoadedModel:
         time.perf_counter() - started,
     )
     return loaded
+
+
+@dataclass(frozen=True)
+class LoadedTokenizer:
+    """What prompting a model needs, without its weights (for an engine that runs elsewhere)."""
+
+    name: str
+    tokenizer: PreTrainedTokenizerBase
+    prompt_format: PromptFormat
+    context_size: int
+
+
+def load_tokenizer(spec: ModelSpec) -> LoadedTokenizer:
+    """Load the model's tokenizer and config, never its weights (blocking)."""
+    path, name = _resolve(spec)
+    local_only = not spec.allow_download
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_only)
+        config = AutoConfig.from_pretrained(path, local_files_only=local_only)
+    except OSError as exc:
+        raise ModelNotFound(_missing_message(spec, path, str(exc))) from exc
+    prompt_format = make_format(tokenizer, spec.prompt_format)
+    return LoadedTokenizer(name, tokenizer, prompt_format, context_size_of(config, tokenizer))
 
 
 def _resolve(spec: ModelSpec) -> tuple[str, str]:

@@ -1,6 +1,8 @@
 """Cancellation that reaches the model: a flag read between decoding steps."""
 
+import asyncio
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -12,14 +14,40 @@ class CancelToken:
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._wakers: list[Callable[[], None]] = []
         self.steps = 0
         self.steps_at_cancel: int | None = None
 
     def cancel(self) -> None:
         """Ask the reply to stop after the decoding step in progress."""
-        if not self._event.is_set():
+        with self._lock:
+            if self._event.is_set():
+                return
             self.steps_at_cancel = self.steps
             self._event.set()
+            wakers, self._wakers = self._wakers, []
+        for wake in wakers:
+            wake()
+
+    async def wait(self) -> None:
+        """Return once cancel() was called, from whichever thread called it."""
+        loop = asyncio.get_running_loop()
+        cancelled = asyncio.Event()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(cancelled.set)
+
+        with self._lock:
+            if self._event.is_set():
+                return
+            self._wakers.append(wake)
+        try:
+            await cancelled.wait()
+        finally:
+            with self._lock:
+                if wake in self._wakers:
+                    self._wakers.remove(wake)
 
     @property
     def cancelled(self) -> bool:

@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await _prepare_database(settings)
         await connect(settings.db_url)
         await replica.start()
-        loading = asyncio.create_task(_load(settings, holder))
+        loading = asyncio.create_task(_load(settings, holder, app_metrics))
         sampling = asyncio.create_task(presence.sample_forever())
         try:
             yield
@@ -129,9 +129,10 @@ async def _prepare_database(settings: Settings) -> None:
         )
 
 
-async def _load(settings: Settings, holder: EngineHolder) -> None:
+async def _load(settings: Settings, holder: EngineHolder, metrics: Metrics) -> None:
+    config = settings.engine_config(events=metrics)
     try:
-        engine = await asyncio.to_thread(start_engine, settings.engine, settings.engine_config())
+        engine = await asyncio.to_thread(start_engine, settings.engine, config)
     except Exception as exc:
         holder.error = str(exc)
         logger.error("model failed to load: %s", exc)

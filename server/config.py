@@ -2,12 +2,13 @@
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from generation.engines import EngineKind
-from generation.engines.base import EngineConfig
+from generation.engines.base import EngineConfig, EngineEvents, NoEvents, RemoteSpec
 from generation.loading import ModelSpec
 
 DEV_SECRET = "wxgpt-development-secret-do-not-use-in-production"
@@ -49,6 +50,15 @@ class Settings(BaseSettings):
     max_frame_bytes: int = Field(16 * 1024, ge=256)
     resume_grace_seconds: float = Field(60.0, ge=0, le=3600)
 
+    inference_url: str | None = None
+    inference_api_key: SecretStr | None = None
+    inference_model: str | None = None
+    inference_context_size: int | None = Field(None, ge=16)
+    inference_connect_timeout: float = Field(5.0, gt=0)
+    inference_first_token_timeout: float = Field(120.0, gt=0)
+    inference_chunk_timeout: float = Field(30.0, gt=0)
+    inference_health_interval: float = Field(5.0, gt=0)
+
     log_json: bool = False
 
     # Several replicas share live state through Redis; without it, through this process only.
@@ -73,12 +83,60 @@ class Settings(BaseSettings):
                 )
         return self
 
-    def engine_config(self) -> EngineConfig:
-        """What the engine is started with."""
+    @field_validator("inference_url")
+    @classmethod
+    def _an_http_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"WXGPT_INFERENCE_URL must be an http(s) URL of the engine's API, for example "
+                f"http://127.0.0.1:8000/v1, not {url!r}"
+            )
+        return url
+
+    @model_validator(mode="after")
+    def _inference_url_means_the_remote_engine(self) -> "Settings":
+        if self.inference_url is None:
+            if self.engine == "remote":
+                raise ValueError(
+                    "WXGPT_ENGINE=remote needs WXGPT_INFERENCE_URL, the engine's API base "
+                    "(for example http://127.0.0.1:8000/v1)"
+                )
+            return self
+        if "engine" in self.model_fields_set and self.engine != "remote":
+            raise ValueError(
+                f"WXGPT_INFERENCE_URL sends generation to an inference engine, but "
+                f"WXGPT_ENGINE={self.engine} asks for a local one; unset one of them"
+            )
+        self.engine = "remote"
+        return self
+
+    def engine_config(self, events: EngineEvents | None = None) -> EngineConfig:
+        """What the engine is started with; `events` hears of its requests (for /metrics)."""
         return EngineConfig(
             model=self.model_spec(),
             slots=self.max_concurrent_generations,
             max_waiting=self.max_queue,
+            remote=self.remote_spec(),
+            events=events or NoEvents(),
+        )
+
+    def remote_spec(self) -> RemoteSpec | None:
+        """Where the remote engine sends generation; None for a local engine."""
+        if self.inference_url is None:
+            return None
+        key = self.inference_api_key
+        return RemoteSpec(
+            url=self.inference_url,
+            api_key=key.get_secret_value() if key else None,
+            model=self.inference_model,
+            context_size=self.inference_context_size,
+            connect_timeout_s=self.inference_connect_timeout,
+            first_token_timeout_s=self.inference_first_token_timeout,
+            chunk_timeout_s=self.inference_chunk_timeout,
+            health_interval_s=self.inference_health_interval,
         )
 
     def model_spec(self) -> ModelSpec:

@@ -5,6 +5,8 @@ import pytest
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from generation.loading import LoadedModel, ModelSpec, load_model
+from tests.generation.tokenizers import build_chat_template_tokenizer
+from tests.inference_engine import ServeProcess
 from tests.tiny_model import build_tiny_gpt2
 
 
@@ -19,6 +21,26 @@ def long_reply_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny GPT-2 with an 8192-token context: replies of 4000 tokens last seconds, long
     enough to watch one generate (and to stop it) on any machine."""
     return build_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2-long"), n_positions=8192)
+
+
+@pytest.fixture(scope="session")
+def chat_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny GPT-2 with a ChatML template and an 8192-token context (long replies)."""
+    return build_tiny_gpt2(
+        tmp_path_factory.mktemp("tiny-chat"),
+        n_positions=8192,
+        tokenizer_builder=build_chat_template_tokenizer,
+    )
+
+
+@pytest.fixture(scope="session")
+def served_chat_model(
+    chat_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServeProcess]:
+    """`transformers serve` with the chat model on a loopback port, for the whole run."""
+    engine = ServeProcess(chat_model, tmp_path_factory.mktemp("serve-chat") / "serve.log").start()
+    yield engine
+    engine.kill()
 
 
 @pytest.fixture(scope="session")

@@ -9,11 +9,12 @@ from typing import Literal, Protocol, cast, get_args
 
 from generation.engines.base import EngineConfig, EngineHealth, ReplyEngine
 
-EngineKind = Literal["single", "batched"]
+EngineKind = Literal["single", "batched", "remote"]
 
 ENGINES: dict[str, str] = {
     "single": "generation.engines.single:SingleEngine",
     "batched": "generation.engines.batched:BatchingEngine",
+    "remote": "generation.engines.remote:RemoteEngine",
 }
 assert set(ENGINES) == set(get_args(EngineKind))
 

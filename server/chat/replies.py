@@ -5,10 +5,11 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from generation.engines import EngineHolder
 from generation.engines.base import PreparedReply, ReplyEngine
-from generation.errors import QueueFull
+from generation.errors import EngineBusy, QueueFull
 from generation.prompts import PromptTooLong, Turn
 from generation.queue import Ticket
 from generation.streaming import GenerationResult
@@ -198,11 +199,18 @@ async def _run(engine: ReplyEngine, ticket: Ticket, job: _Job) -> None:
     exchange, live = job.exchange, job.live
     logs.reply_id.set(exchange.reply_id)
     prompt_tokens = job.prepared.prompt_tokens
+    busy: EngineBusy | None = None
     try:
         result = GenerationResult("", "cancelled", prompt_tokens, 0, None, 0.0)
         if await _wait_for_slot(ticket, live):
             await live.begin()
             result = await engine.generate(job.prepared, live.token, live.append)
+    except EngineBusy as exc:
+        # Stored as failed (nothing was generated, and it stays out of chat memory) and
+        # refunded, like any reply the server could not give; the user is told to retry.
+        logger.warning("reply %d turned away: %s", exchange.reply_id, exc)
+        busy = exc
+        result = GenerationResult("", "error", prompt_tokens, 0, None, 0.0, error="busy")
     except Exception:
         logger.exception("reply %d failed", exchange.reply_id)
         result = GenerationResult("", "error", prompt_tokens, 0, None, 0.0, error="internal")
@@ -238,15 +246,11 @@ async def _run(engine: ReplyEngine, ticket: Ticket, job: _Job) -> None:
     quota_left = exchange.quota_left
     if result.finish_reason in ("error", "interrupted"):
         # The fault is the server's, so the unit goes back.
-        refunded = await exchanges.refund(job.user_id, job.client_msg_id, _REFUND_NOTES[status])
+        note = "inference engine busy" if busy else _REFUND_NOTES[status]
+        refunded = await exchanges.refund(job.user_id, job.client_msg_id, note)
         quota_left = refunded if refunded is not None else quota_left
     if status == MessageStatus.FAILED:
-        await live.finish(
-            protocol.error(
-                "internal",
-                f"the reply could not be generated; your quota was refunded (now {quota_left})",
-            )
-        )
+        await live.finish(_failure_frame(busy, quota_left))
         return
     await live.finish(
         protocol.done(
@@ -323,6 +327,14 @@ async def _replay(user_id: int, reply: Message, send: Send, offset: int) -> None
             await exchanges.get_quota(user_id),
         )
     )
+
+
+def _failure_frame(busy: EngineBusy | None, quota: int | None) -> dict[str, Any]:
+    refunded = f"your quota was refunded (now {quota})"
+    if busy is None:
+        return protocol.error("internal", f"the reply could not be generated; {refunded}")
+    wait = f"in {busy.retry_after_s} s" if busy.retry_after_s is not None else "in a moment"
+    return protocol.error("busy", f"the model is busy; {refunded}; try again {wait}")
 
 
 def _status_of(result: GenerationResult, live: LiveReply) -> MessageStatus:

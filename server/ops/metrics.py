@@ -16,6 +16,7 @@ from server.coordination.base import Coordinator
 # Seconds: a tiny model on a GPU answers in milliseconds, a big one on a CPU in seconds.
 FIRST_TOKEN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 TOKEN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 
 class Metrics:
@@ -68,6 +69,28 @@ class Metrics:
             "1 while the state shared with other replicas (Redis) is reachable, else 0.",
             registry=registry,
         )
+        self.engine_ready = Gauge(
+            "wxgpt_engine_ready", "1 while the engine can take replies, else 0.", registry=registry
+        )
+        self.engine_errors = Counter(
+            "wxgpt_engine_errors",
+            "Failed requests to the inference server, by kind (unreachable, timeout, "
+            "disconnected, server_error, rejected, bad_stream, busy).",
+            ["kind"],
+            registry=registry,
+        )
+        self.engine_first_token = Histogram(
+            "wxgpt_engine_first_token_seconds",
+            "From sending a request to the inference server to its first text.",
+            buckets=FIRST_TOKEN_BUCKETS,
+            registry=registry,
+        )
+        self.engine_duration = Histogram(
+            "wxgpt_engine_request_duration_seconds",
+            "Requests to the inference server that ran to their end, start to end.",
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
 
     def watch(
         self, open_sockets: Callable[[], int], holder: EngineHolder, coordinator: Coordinator
@@ -78,6 +101,7 @@ class Metrics:
         self.queue_depth.set_function(lambda: _queue_value(holder, lambda q: q.waiting))
         self.running.set_function(lambda: _queue_value(holder, lambda q: q.running))
         self.coordination_up.set_function(lambda: float(coordinator.health().up))
+        self.engine_ready.set_function(lambda: holder.health().ready)
 
     def observe_reply(self, result: GenerationResult) -> None:
         """Count one generated reply: its outcome, tokens and timings."""
@@ -95,6 +119,17 @@ class Metrics:
     def count_error(self, code: str) -> None:
         """Count one error frame sent to a chat client."""
         self.errors.labels(code).inc()
+
+    def engine_error(self, kind: str) -> None:
+        """Count one failed request to the inference server (EngineEvents)."""
+        self.engine_errors.labels(kind).inc()
+
+    def engine_request(self, first_token_s: float | None, duration_s: float | None) -> None:
+        """Time one request to the inference server (EngineEvents)."""
+        if first_token_s is not None:
+            self.engine_first_token.observe(first_token_s)
+        if duration_s is not None:
+            self.engine_duration.observe(duration_s)
 
 
 def _queue_value(holder: EngineHolder, read: Callable[[GenerationQueue], int]) -> int:

@@ -58,3 +58,44 @@ def test_bad_values_are_refused() -> None:
         Settings(_env_file=None, prompt_format="haiku")
     with pytest.raises(ValidationError, match="resume_grace_seconds"):
         Settings(_env_file=None, resume_grace_seconds=-1)
+
+
+def test_an_inference_url_means_the_remote_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WXGPT_INFERENCE_URL", "http://10.0.0.5:8000/v1")
+    monkeypatch.setenv("WXGPT_INFERENCE_API_KEY", "sk-secret-value")
+    monkeypatch.setenv("WXGPT_INFERENCE_MODEL", "Qwen/Qwen2.5-0.5B-Instruct")
+    settings = Settings(_env_file=None)
+    assert settings.engine == "remote"
+    remote = settings.engine_config().remote
+    assert remote is not None
+    assert (remote.url, remote.api_key, remote.model) == (
+        "http://10.0.0.5:8000/v1",
+        "sk-secret-value",
+        "Qwen/Qwen2.5-0.5B-Instruct",
+    )
+    assert "sk-secret-value" not in repr(settings)
+    assert "sk-secret-value" not in repr(remote)
+    assert Settings(_env_file=None, engine="remote").engine == "remote"
+    assert Settings(_env_file=None).engine_config().remote is not None
+
+
+def test_a_local_engine_has_no_remote_spec() -> None:
+    settings = Settings(_env_file=None, engine="batched")
+    assert settings.engine_config().remote is None
+
+
+@pytest.mark.parametrize(
+    ("values", "words"),
+    [
+        ({"engine": "remote"}, "WXGPT_ENGINE=remote needs WXGPT_INFERENCE_URL"),
+        (
+            {"engine": "batched", "inference_url": "http://127.0.0.1:8000/v1"},
+            "WXGPT_ENGINE=batched asks for a local one",
+        ),
+        ({"inference_url": "127.0.0.1:8000/v1"}, "must be an http\\(s\\) URL"),
+        ({"inference_url": "ftp://engine/v1"}, "must be an http\\(s\\) URL"),
+    ],
+)
+def test_inference_settings_that_contradict_are_refused(values: dict, words: str) -> None:
+    with pytest.raises(ValidationError, match=words):
+        Settings(_env_file=None, **values)

@@ -1,0 +1,39 @@
+"""`transformers serve` as the tests run it: the real server, plus one line on stderr when a
+generation ends, saying whether it ran to its end or was aborted, and after how many tokens.
+
+The server aborts a generation whose client went away by raising from its streamer's `put`
+at the next token; that line is how a test sees the engine itself stop.
+"""
+
+import sys
+from typing import Any
+
+from transformers.cli.serving import utils
+from transformers.cli.transformers import main
+
+MARK = "wxgpt-test-engine:"
+
+
+def _observe_streamer() -> None:
+    streamer = utils.DirectStreamer
+    put, end = streamer.put, streamer.end
+
+    def observed_put(self: Any, value: Any) -> None:
+        try:
+            put(self, value)
+        except utils._GenerationCancelled:
+            print(f"{MARK} aborted after {self.total_tokens} tokens", file=sys.stderr, flush=True)
+            raise
+
+    def observed_end(self: Any) -> None:
+        print(f"{MARK} ended after {self.total_tokens} tokens", file=sys.stderr, flush=True)
+        end(self)
+
+    streamer.put = observed_put  # type: ignore[method-assign]
+    streamer.end = observed_end  # type: ignore[method-assign]
+
+
+if __name__ == "__main__":
+    _observe_streamer()
+    sys.argv = ["transformers", "serve", *sys.argv[1:]]
+    sys.exit(main())
