@@ -161,9 +161,10 @@ def _pick_device(name: str) -> str:
 
 
 def pick_dtype(name: str, device: str, *, cpu_bf16: bool | None = None) -> torch.dtype:
-    """`auto`: bfloat16 on a GPU, and on a CPU that computes bfloat16 in hardware (it is faster
-    there: SmolLM2 generated 24.3 tokens/s against 18.8 in float32); float32 on other CPUs,
-    where bfloat16 is emulated and slow. `cpu_bf16` overrides the CPU detection."""
+    """`auto`: bfloat16 on a GPU, and on a CPU that computes bfloat16 in hardware (faster there:
+    SmolLM2 generated 24.3 tokens/s against 18.8 in float32, Qwen2.5-Coder-0.5B 4.9 against
+    2.4); float32 on other CPUs, where bfloat16 is emulated and slow. `cpu_bf16` overrides the
+    CPU detection."""
     if name == "auto":
         if device.startswith("cuda"):
             return torch.bfloat16
