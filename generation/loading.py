@@ -1,5 +1,6 @@
 """Load the chat model and its tokenizer once, from a folder, the local hub cache or the default."""
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -16,10 +17,16 @@ from transformers import (
 )
 
 from generation.default_model import (
-    DEFAULT_MODEL_NAME,
+    BUNDLED_MODELS,
+    DEFAULT_MODEL,
+    BundledModel,
+    FindPackage,
+    check_installed,
     default_cache_dir,
-    ensure_default_model,
-    gguf_path,
+    ensure_converted,
+    ensure_gguf,
+    installed_package_dir,
+    is_converted,
 )
 from generation.errors import ModelNotFound
 from generation.prompts import PromptFormat, context_size_of, make_format
@@ -43,7 +50,8 @@ class LoadedModel:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What to load: `source` is a folder or hub id; None means the bundled default."""
+    """What to load: `source` is a bundled model's short name, a folder or a hub id; None
+    means the bundled default."""
 
     source: str | None = None
     allow_download: bool = False
@@ -53,10 +61,11 @@ class ModelSpec:
     dtype: str = "auto"
 
 
-def check_available(spec: ModelSpec) -> None:
+def check_available(spec: ModelSpec, *, find_package: FindPackage = installed_package_dir) -> None:
     """Fail fast, before the server starts, when the model cannot be found; raises ModelNotFound."""
-    if spec.source is None:
-        gguf_path()
+    bundled = _bundled(spec)
+    if bundled is not None:
+        check_installed(bundled, _cache_dir(spec), find_package)
         return
     path, _ = _resolve(spec)
     if spec.allow_download or Path(path).is_dir():
@@ -65,12 +74,24 @@ def check_available(spec: ModelSpec) -> None:
         raise ModelNotFound(_missing_message(spec, path))
 
 
-def load_model(spec: ModelSpec) -> LoadedModel:
-    """Load model and tokenizer (blocking; call from a worker thread)."""
+def prepare_model(spec: ModelSpec, *, find_package: FindPackage = installed_package_dir) -> None:
+    """Before the server starts: join and check a bundled model's GGUF if it is not converted
+    yet (a few seconds, once), so that a damaged download stops the start with a message
+    (GgufChecksumMismatch) instead of failing later in the background. Others: nothing to do."""
+    bundled = _bundled(spec)
+    if bundled is not None and not is_converted(bundled, _cache_dir(spec)):
+        ensure_gguf(bundled, _cache_dir(spec), find_package)
+
+
+def load_model(
+    spec: ModelSpec, *, find_package: FindPackage = installed_package_dir
+) -> LoadedModel:
+    """Load model and tokenizer (blocking; call from a worker thread). A bundled model is
+    converted into the cache first if it is not there yet (about a minute, once)."""
     started = time.perf_counter()
-    path, name = _resolve(spec)
+    path, name = _resolve(spec, find_package)
     device = _pick_device(spec.device)
-    dtype = _pick_dtype(spec.dtype, device)
+    dtype = pick_dtype(spec.dtype, device)
     local_only = not spec.allow_download
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_only)
@@ -126,9 +147,21 @@ def load_tokenizer(spec: ModelSpec) -> LoadedTokenizer:
     return LoadedTokenizer(name, tokenizer, prompt_format, context_size_of(config, tokenizer))
 
 
-def _resolve(spec: ModelSpec) -> tuple[str, str]:
+def _bundled(spec: ModelSpec) -> BundledModel | None:
     if spec.source is None:
-        return str(ensure_default_model(spec.cache_dir or default_cache_dir())), DEFAULT_MODEL_NAME
+        return BUNDLED_MODELS[DEFAULT_MODEL]
+    return BUNDLED_MODELS.get(spec.source)
+
+
+def _cache_dir(spec: ModelSpec) -> Path:
+    return spec.cache_dir or default_cache_dir()
+
+
+def _resolve(spec: ModelSpec, find_package: FindPackage = installed_package_dir) -> tuple[str, str]:
+    bundled = _bundled(spec)
+    if bundled is not None:
+        return str(ensure_converted(bundled, _cache_dir(spec), find_package)), bundled.title
+    assert spec.source is not None
     source = Path(spec.source).expanduser()
     if source.is_dir():
         if not (source / "config.json").is_file():
@@ -155,13 +188,46 @@ def _pick_device(name: str) -> str:
     return name
 
 
-def _pick_dtype(name: str, device: str) -> torch.dtype:
+def pick_dtype(name: str, device: str, *, cpu_bf16: bool | None = None) -> torch.dtype:
+    """`auto`: bfloat16 on a GPU, and on a CPU that computes bfloat16 in hardware (faster there:
+    SmolLM2 generated 24.3 tokens/s against 18.8 in float32, Qwen2.5-Coder-0.5B 4.9 against
+    2.4); float32 on other CPUs, where bfloat16 is emulated and slow. `cpu_bf16` overrides the
+    CPU detection."""
     if name == "auto":
-        # float32 on CPU: bfloat16 is only slightly faster there and not every CPU has it.
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+        if device.startswith("cuda"):
+            return torch.bfloat16
+        native = cpu_has_native_bf16() if cpu_bf16 is None else cpu_bf16
+        return torch.bfloat16 if native and device.startswith("cpu") else torch.float32
     try:
         return DTYPES[name]
     except KeyError:
         raise ValueError(
             f"unknown dtype {name!r}; choose one of auto, {', '.join(DTYPES)}"
         ) from None
+
+
+# x86 instructions that compute in bfloat16 (Cooper Lake, Sapphire Rapids, AMD Zen 4 on).
+BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def cpu_flags_have_bf16(cpuinfo: str) -> bool:
+    """Whether /proc/cpuinfo text lists a bfloat16 instruction set among its CPU flags."""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags" and BF16_CPU_FLAGS & set(value.split()):
+            return True
+    return False
+
+
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """Whether this machine's CPU computes bfloat16 in hardware: torch's own check (AVX512-BF16
+    or AMX) where this torch has it, else the flags in /proc/cpuinfo."""
+    for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        probe = getattr(torch.cpu, check, None)
+        if probe is not None and probe():
+            return True
+    try:
+        return cpu_flags_have_bf16(Path("/proc/cpuinfo").read_text())
+    except OSError:
+        return False

@@ -37,7 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (WXGPT_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (WXGPT_PORT, default 8000)")
     serve.add_argument(
-        "--model", help="model folder or hub id (WXGPT_MODEL, default: bundled SmolLM2)"
+        "--model",
+        help="a bundled model (qwen2.5-coder-0.5b, the default, or smollm2), a model folder, "
+        "or a hub id (WXGPT_MODEL)",
     )
     serve.add_argument(
         "--db-url", help="database URL (WXGPT_DB_URL, default sqlite://wxgpt.sqlite3)"
@@ -100,15 +102,18 @@ def _load_settings(**overrides: Any) -> "Settings":
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from generation.errors import ModelNotFound
-    from generation.loading import check_available
+    from generation.errors import GenerationError
+    from generation.loading import check_available, prepare_model
     from server.app import create_app
 
     settings = _load_settings(host=args.host, port=args.port, model=args.model, db_url=args.db_url)
     configure_logging(logging.INFO, json_lines=settings.log_json)
     try:
         check_available(settings.model_spec())
-    except ModelNotFound as exc:
+        # A bundled model's GGUF is joined and its sha256 checked here, before serving: a
+        # damaged download stops the start instead of leaving a server that never gets ready.
+        prepare_model(settings.model_spec())
+    except GenerationError as exc:
         sys.exit(f"wxgpt: {exc}")
     # The frame limit is enforced by wxgpt with a readable error; uvicorn's own limit only
     # guards against absurd frames, so it sits well above ours.

