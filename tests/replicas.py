@@ -1,16 +1,21 @@
 """Several real `wxgpt serve` processes sharing one PostgreSQL database and one Redis, each
 on its own loopback port, with the model's pace held by the test (tests/replica_process.py)."""
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
+from websockets.asyncio.client import ClientConnection, connect
 
+from tests.live_server import recv
 from tests.replica_process import GATE_ENV, StepFile
 
 READY_WITHIN_S = 120
@@ -105,3 +110,41 @@ def replica_env(
         "WXGPT_RESUME_GRACE_SECONDS": "60",
         **extra,
     }
+
+
+async def open_chat(replica: ReplicaProcess, token: str) -> ClientConnection:
+    ws = await connect(replica.ws_url, additional_headers={"Authorization": f"Bearer {token}"})
+    assert (await recv(ws))["type"] == "ready"
+    return ws
+
+
+def stored_reply(replica: ReplicaProcess, token: str, conversation_id: int) -> dict[str, Any]:
+    response = httpx.get(
+        f"{replica.url}/api/conversations/{conversation_id}/messages",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    reply: dict[str, Any] = response.json()["items"][-1]
+    return reply
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """The first truthy result of `check()`, polled; fails after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        assert asyncio.get_running_loop().time() < deadline, "it never happened"
+        await asyncio.sleep(0.05)
+
+
+async def all_text_so_far(ws: ClientConnection) -> str:
+    """The deltas that arrive until the socket goes quiet (the gate holds the model)."""
+    text = ""
+    while True:
+        try:
+            frame = await recv(ws, timeout=1.0)
+        except TimeoutError:
+            return text
+        assert frame["type"] == "delta", frame
+        text += frame["text"]

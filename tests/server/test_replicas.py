@@ -19,7 +19,14 @@ from websockets.exceptions import ConnectionClosed
 from tests.live_server import chat_frame, recv, recv_until
 from tests.pg import new_pg_database
 from tests.redis_server import REDIS_URL, PrivateRedis, prefixed
-from tests.replicas import ReplicaProcess, replica_env
+from tests.replicas import (
+    ReplicaProcess,
+    all_text_so_far,
+    eventually,
+    open_chat,
+    replica_env,
+    stored_reply,
+)
 
 # Starting replica processes takes a while on a busy machine; nothing here waits on speed.
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(300)]
@@ -73,11 +80,6 @@ async def replica_set(
                 replica.stop()
 
 
-@pytest.fixture
-def tiny(tiny_model: Path) -> Path:
-    return tiny_model
-
-
 @pytest.fixture(scope="module")
 def three(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Iterator[Replicas]:
     """Three replicas shared by the tests that neither kill one nor restart Redis; their
@@ -91,12 +93,6 @@ def three(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Iterato
             runner.run(context.__aexit__(None, None, None))
 
 
-async def open_chat(replica: ReplicaProcess, token: str) -> ClientConnection:
-    ws = await connect(replica.ws_url, additional_headers={"Authorization": f"Bearer {token}"})
-    assert (await recv(ws))["type"] == "ready"
-    return ws
-
-
 def text_of(frames: list[dict[str, Any]]) -> str:
     return "".join(f["text"] for f in frames if f["type"] == "delta")
 
@@ -107,26 +103,6 @@ def admin_session(replica: ReplicaProcess) -> dict[str, str]:
     )
     response.raise_for_status()
     return {"Authorization": f"Bearer {response.json()['token']}"}
-
-
-def stored_reply(replica: ReplicaProcess, token: str, conversation_id: int) -> dict[str, Any]:
-    response = httpx.get(
-        f"{replica.url}/api/conversations/{conversation_id}/messages",
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    reply: dict[str, Any] = response.json()["items"][-1]
-    return reply
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    """The first truthy result of `check()`, polled; fails after `timeout` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        assert asyncio.get_running_loop().time() < deadline, "it never happened"
-        await asyncio.sleep(0.05)
 
 
 async def test_a_reply_resumed_on_another_replica_streams_on_and_stops_from_there(
@@ -276,9 +252,9 @@ async def test_a_settings_change_applies_to_the_next_reply_on_every_replica(
 
 
 async def test_a_replica_killed_mid_reply_leaves_it_to_a_survivor(
-    tmp_path: Path, tiny: Path
+    tmp_path: Path, tiny_model: Path
 ) -> None:
-    async with replica_set(tmp_path, tiny) as start:
+    async with replica_set(tmp_path, tiny_model) as start:
         doomed, survivor = start("doomed", "survivor", gate_open=False)
         victim_token, _ = doomed.login_user("frank")
         other_token, _ = survivor.login_user("grace")
@@ -326,22 +302,10 @@ async def test_a_replica_killed_mid_reply_leaves_it_to_a_survivor(
         await other_ws.close()
 
 
-async def all_text_so_far(ws: ClientConnection) -> str:
-    """The deltas that arrive until the socket goes quiet (the gate holds the model)."""
-    text = ""
-    while True:
-        try:
-            frame = await recv(ws, timeout=1.0)
-        except TimeoutError:
-            return text
-        assert frame["type"] == "delta", frame
-        text += frame["text"]
-
-
-async def test_redis_restarted_mid_run(tmp_path: Path, tiny: Path) -> None:
+async def test_redis_restarted_mid_run(tmp_path: Path, tiny_model: Path) -> None:
     redis = PrivateRedis(tmp_path).start()
     try:
-        async with replica_set(tmp_path, tiny, redis_url=redis.url) as start:
+        async with replica_set(tmp_path, tiny_model, redis_url=redis.url) as start:
             one, two = start("one", "two")
             token, _ = one.login_user("heidi")
             redis.stop()
