@@ -58,7 +58,7 @@ REPLICAS_REDIS ?= redis://127.0.0.1:6379/0
 replicas: install ui
 	$(PY) -m storage.create_database "$(REPLICAS_DB)"
 	WXGPT_DB_URL=$(REPLICAS_DB) $(VENV)/bin/wxgpt migrate
-	trap 'kill $$$$(jobs -p) 2>/dev/null' INT TERM EXIT; \
+	trap 'kill $$(jobs -p) 2>/dev/null' INT TERM EXIT; \
 	for n in 1 2; do \
 		WXGPT_DB_URL=$(REPLICAS_DB) WXGPT_REDIS_URL=$(REPLICAS_REDIS) WXGPT_REPLICA_ID=replica-$$n \
 		WXGPT_PORT=800$$n WXGPT_DEV_LOGIN=$${WXGPT_DEV_LOGIN:-1} $(VENV)/bin/wxgpt serve & \
