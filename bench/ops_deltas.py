@@ -23,10 +23,10 @@ from tests.tiny_model import build_tiny_gpt2
 def push_cost_ms(presence: Presence, repeats: int = 20) -> float:
     """Mean milliseconds to build the rows and diff them, as one /ws/ops tick does."""
     diff = RowDiff()
-    diff.diff(presence.sockets())
+    diff.diff(presence.sockets(), [])
     started = time.perf_counter()
     for _ in range(repeats):
-        diff.diff(presence.sockets())
+        diff.diff(presence.sockets(), [])
     return (time.perf_counter() - started) / repeats * 1000
 
 
@@ -50,7 +50,7 @@ async def measure(server: LiveServer, sockets: int, deltas: int) -> None:
     presence: Presence = server.app.state.presence
     print(f"server cost of one idle push: {push_cost_ms(presence):.2f} ms")
     started = time.perf_counter()
-    presence.snapshot()
+    server.call(presence.snapshot())
     print(f"server cost of a snapshot: {(time.perf_counter() - started) * 1000:.2f} ms")
     await ops.close()
     for chat in chats:

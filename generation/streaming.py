@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-FinishReason = Literal["stop", "length", "cancelled", "error"]
+# "interrupted": the server stopped (shut down or crashed) before the reply ended.
+FinishReason = Literal["stop", "length", "cancelled", "interrupted", "error"]
 TextCallback = Callable[[str], Awaitable[None]]
 
 

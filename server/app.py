@@ -10,24 +10,27 @@ from starlette.exceptions import HTTPException
 from starlette.routing import WebSocketRoute
 
 from generation.engines import EngineHolder, start_engine
+from server import logs
 from server.accounts import routes as accounts
 from server.accounts.tokens import TokenCodec
 from server.admin import api as admin_api
 from server.admin import auth as admin_auth
 from server.admin import site as admin_site
-from server.admin.login_limit import FailureLimiter
+from server.admin.login_limit import LoginLimiter
 from server.chat import history
 from server.chat.live_replies import LiveReplies
 from server.chat.replies import ReplyService
 from server.chat.socket import chat_socket
 from server.config import Settings
+from server.coordination import coordinator_for
 from server.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
 from server.ops import health, metrics
 from server.ops import panel as ops
 from server.ops.metrics import Metrics
 from server.ops.panel import ProcessStats
 from server.ops.presence import Presence
-from storage.database import connect, disconnect, recover_interrupted_replies
+from server.replica import Replica
+from storage.database import connect, disconnect
 from storage.migrate import apply_migrations, pending_migrations
 
 logger = logging.getLogger(__name__)
@@ -41,21 +44,28 @@ def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app; the database is opened and the model loaded in its lifespan."""
     settings = settings or Settings()
     holder = EngineHolder(settings.engine)
-    live = LiveReplies(settings.resume_grace_seconds)
+    coordinator = coordinator_for(
+        settings.redis_url,
+        replica_id=settings.replica_id,
+        lease_seconds=settings.lease_seconds,
+        prefix=settings.redis_prefix,
+    )
+    logs.set_replica(coordinator.replica_id)
+    live = LiveReplies(
+        settings.resume_grace_seconds,
+        publish=coordinator.publish if coordinator.shared else None,
+    )
     app_metrics = Metrics()
-    presence = Presence(app_metrics, live.tokens_so_far)
-    app_metrics.watch(presence.__len__, holder)
-    replies = ReplyService(holder, live, presence.reply_finished)
+    presence = Presence(app_metrics, live.tokens_so_far, coordinator)
+    app_metrics.watch(presence.__len__, holder, coordinator)
+    replies = ReplyService(holder, live, coordinator, presence.reply_finished)
+    replica = Replica(coordinator, live, presence, save_interval=settings.reply_save_interval)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await _prepare_database(settings)
         await connect(settings.db_url)
-        recovered = await recover_interrupted_replies()
-        if recovered:
-            logger.warning(
-                "marked %d replies left unfinished by a previous run as interrupted", recovered
-            )
+        await replica.start()
         loading = asyncio.create_task(_load(settings, holder, app_metrics))
         sampling = asyncio.create_task(presence.sample_forever())
         try:
@@ -66,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await replies.live.shutdown()
             if holder.engine is not None:
                 holder.engine.close()
+            await replica.close()
             await disconnect()
 
     app = Starlette(
@@ -93,9 +104,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.replies = replies
     app.state.metrics = app_metrics
     app.state.presence = presence
+    app.state.replica = replica
     app.state.process_stats = ProcessStats()
-    app.state.admin_logins = FailureLimiter(
-        settings.admin_login_attempts, settings.admin_login_window
+    app.state.admin_logins = LoginLimiter(
+        coordinator,
+        attempts=settings.admin_login_attempts,
+        window=settings.admin_login_window,
+        secret_key=settings.secret_key,
     )
     return app
 

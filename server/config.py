@@ -61,6 +61,13 @@ class Settings(BaseSettings):
 
     log_json: bool = False
 
+    # Several replicas share live state through Redis; without it, through this process only.
+    redis_url: str | None = None
+    redis_prefix: str = Field("wxgpt", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    replica_id: str | None = Field(None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
+    lease_seconds: float = Field(15.0, ge=1.0, le=300.0)
+    reply_save_interval: float = Field(0.5, ge=0.05, le=10.0)
+
     @model_validator(mode="after")
     def _no_default_secret_in_production(self) -> "Settings":
         if self.env == "production":

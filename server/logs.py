@@ -10,6 +10,15 @@ from typing import Any, TextIO
 # Tasks copy the context they are created in, so a reply task inherits its socket's id.
 socket_id: ContextVar[str | None] = ContextVar("socket_id", default=None)
 reply_id: ContextVar[int | None] = ContextVar("reply_id", default=None)
+# The process's replica id: one per process, so not a context variable (uvicorn's tasks do
+# not start from the app's context).
+_replica: dict[str, str | None] = {"id": None}
+
+
+def set_replica(replica_id: str) -> None:
+    """Name this process's replica in every log line from now on."""
+    _replica["id"] = replica_id
+
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s"
 
@@ -18,17 +27,21 @@ class ContextFilter(logging.Filter):
     """Puts the current socket and reply ids on every record passing the handler."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        socket, reply = socket_id.get(), reply_id.get()
-        tags = [f"socket={socket}"] if socket else []
+        socket, reply, replica = socket_id.get(), reply_id.get(), _replica["id"]
+        tags = [f"replica={replica}"] if replica else []
+        if socket:
+            tags.append(f"socket={socket}")
         if reply is not None:
             tags.append(f"reply={reply}")
         context = f" [{' '.join(tags)}]" if tags else ""
-        record.__dict__.update(socket_id=socket, reply_id=reply, context=context)
+        record.__dict__.update(
+            replica_id=replica, socket_id=socket, reply_id=reply, context=context
+        )
         return True
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, socket and reply ids."""
+    """One JSON object per line: time, level, logger, message, replica, socket and reply ids."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -37,7 +50,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key in ("socket_id", "reply_id"):
+        for key in ("replica_id", "socket_id", "reply_id"):
             value = getattr(record, key, None)
             if value is not None:
                 line[key] = value

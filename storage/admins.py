@@ -1,5 +1,6 @@
 """Admin console accounts and their sessions; passwords are kept as Argon2id hashes."""
 
+import asyncio
 import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -19,27 +20,34 @@ _UNKNOWN_USER_HASH = _hasher.hash(secrets.token_hex(16))
 
 async def create_admin(username: str, password: str, role: AdminRole) -> Admin:
     """A new admin account; raises AdminExists if the username is taken."""
+    password_hash = await asyncio.to_thread(_hasher.hash, password)
     try:
-        return await Admin.create(
-            username=username, password_hash=_hasher.hash(password), role=role
-        )
+        return await Admin.create(username=username, password_hash=password_hash, role=role)
     except IntegrityError:
         raise AdminExists(username) from None
 
 
 async def check_password(username: str, password: str) -> Admin | None:
-    """The admin if the password is theirs, else None; rehashes outdated hashes."""
+    """The admin if the password is theirs, else None; rehashes outdated hashes.
+
+    Argon2 is meant to be slow (tens of milliseconds of CPU), so it runs in a worker thread:
+    a flood of logins must not hold up everyone else's sockets.
+    """
     admin = await Admin.get_or_none(username=username)
-    try:
-        _hasher.verify(admin.password_hash if admin else _UNKNOWN_USER_HASH, password)
-    except VerificationError:
-        return None
-    if admin is None:
+    stored = admin.password_hash if admin else _UNKNOWN_USER_HASH
+    if not await asyncio.to_thread(_verifies, stored, password) or admin is None:
         return None
     if _hasher.check_needs_rehash(admin.password_hash):
-        admin.password_hash = _hasher.hash(password)
+        admin.password_hash = await asyncio.to_thread(_hasher.hash, password)
         await admin.save(update_fields=["password_hash"])
     return admin
+
+
+def _verifies(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except VerificationError:
+        return False
 
 
 async def open_session(admin: Admin, ttl: timedelta) -> tuple[str, datetime]:

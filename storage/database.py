@@ -8,7 +8,6 @@ from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
 
 from storage.errors import DatabaseUnavailable
-from storage.models import Message, MessageStatus, Role
 
 APP = "models"
 CONNECTION = "default"
@@ -82,10 +81,3 @@ async def ping() -> None:
     except Exception as exc:  # whatever stops SELECT 1 makes the database unusable
         reason = str(exc) or type(exc).__name__
         raise DatabaseUnavailable(f"the database did not answer: {reason}") from exc
-
-
-async def recover_interrupted_replies() -> int:
-    """Mark replies left `generating` by a crash as `interrupted`; returns how many."""
-    return await Message.filter(role=Role.ASSISTANT, status=MessageStatus.GENERATING).update(
-        status=MessageStatus.INTERRUPTED, finish_reason="cancelled"
-    )

@@ -1,10 +1,10 @@
 """One chat turn's writes: charge, store the question and a reply placeholder, finish, refund."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F, Subquery
+from tortoise.expressions import F, Q, Subquery
 from tortoise.transactions import in_transaction
 
 from storage.errors import ConversationNotFound, DuplicateClientMessage, QuotaExhausted
@@ -38,16 +38,35 @@ def title_of(content: str) -> str:
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1] + "…"
 
 
+@dataclass(frozen=True)
+class Lease:
+    """Which replica writes a reply, and until when it promises to renew that claim."""
+
+    replica_id: str
+    until: datetime
+
+    @classmethod
+    def starting_now(cls, replica_id: str, seconds: float) -> "Lease":
+        """A lease of `seconds` from now."""
+        return cls(replica_id, datetime.now(UTC) + timedelta(seconds=seconds))
+
+
 async def begin_exchange(
-    user_id: int, conversation_id: int | None, content: str, client_msg_id: str
+    user_id: int,
+    conversation_id: int | None,
+    content: str,
+    client_msg_id: str,
+    lease: Lease | None = None,
 ) -> Exchange:
     """Charge one unit and store the message and an empty reply, all in one transaction.
+
+    A reply without a lease belongs to no replica: recover_lost_replies takes it as lost.
 
     Raises QuotaExhausted, ConversationNotFound or DuplicateClientMessage; then nothing
     is written.
     """
     try:
-        return await _begin(user_id, conversation_id, content, client_msg_id)
+        return await _begin(user_id, conversation_id, content, client_msg_id, lease)
     except IntegrityError:
         # Only the ledger's unique (user, client_msg_id, reason) means a duplicate; any other
         # violation (an unknown user) is a caller's bug and propagates as it is.
@@ -61,7 +80,7 @@ async def begin_exchange(
 
 
 async def _begin(
-    user_id: int, conversation_id: int | None, content: str, client_msg_id: str
+    user_id: int, conversation_id: int | None, content: str, client_msg_id: str, lease: Lease | None
 ) -> Exchange:
     async with in_transaction():
         # First, so that a repeated client_msg_id fails before anything else is written; on
@@ -85,6 +104,8 @@ async def _begin(
             content="",
             status=MessageStatus.GENERATING,
             reply_to=question,
+            replica_id=lease.replica_id if lease else None,
+            lease_until=lease.until if lease else None,
         )
         charge.message_id = question.id
         await charge.save(update_fields=["message_id"])
@@ -131,9 +152,71 @@ async def finish_reply(
             completion_tokens=completion_tokens,
             first_token_ms=first_token_ms,
             duration_ms=duration_ms,
+            lease_until=None,
         )
         of_reply = Message.filter(id=reply_id).values("conversation_id")
         await Conversation.filter(id=Subquery(of_reply)).update(updated_at=datetime.now(UTC))
+
+
+async def save_progress(reply_id: int, content: str, lease_until: datetime) -> None:
+    """Store the text a running reply has so far, and renew its lease."""
+    await Message.filter(id=reply_id, status=MessageStatus.GENERATING).update(
+        content=content, lease_until=lease_until
+    )
+
+
+async def renew_leases(reply_ids: list[int], lease_until: datetime) -> None:
+    """Renew the leases of running replies whose text did not change."""
+    if reply_ids:
+        await Message.filter(id__in=reply_ids, status=MessageStatus.GENERATING).update(
+            lease_until=lease_until
+        )
+
+
+async def recover_lost_replies(now: datetime) -> list[int]:
+    """Store running replies whose replica stopped renewing their lease as interrupted, keeping
+    the text saved so far, and refund them; returns their ids.
+
+    Safe to run on every replica at once: each reply is taken by one conditional UPDATE.
+    """
+    lapsed = Q(lease_until__lt=now) | Q(lease_until__isnull=True)
+    candidates = await Message.filter(lapsed, role=Role.ASSISTANT, status=MessageStatus.GENERATING)
+    recovered = []
+    for reply in candidates:
+        if await _interrupt_lost(reply, lapsed):
+            recovered.append(reply.id)
+    return recovered
+
+
+async def _interrupt_lost(reply: Message, lapsed: Q) -> bool:
+    async with in_transaction():
+        taken = await Message.filter(lapsed, id=reply.id, status=MessageStatus.GENERATING).update(
+            status=MessageStatus.INTERRUPTED, finish_reason="interrupted", lease_until=None
+        )
+        if not taken or reply.reply_to_id is None:
+            return bool(taken)
+        question = await Message.get_or_none(id=reply.reply_to_id)
+        if question is None or question.client_msg_id is None:
+            return True
+        conversation = await Conversation.get(id=reply.conversation_id)
+        if not await _in_ledger(conversation.user_id, question.client_msg_id, LedgerReason.REFUND):
+            await QuotaLedger.create(
+                user_id=conversation.user_id,
+                delta=1,
+                reason=LedgerReason.REFUND,
+                client_msg_id=question.client_msg_id,
+                message_id=question.id,
+                note="the reply was lost when its server stopped",
+            )
+            await User.filter(id=conversation.user_id).update(quota=F("quota") + 1)
+    return True
+
+
+async def generating_in(conversation_id: int) -> bool:
+    """Whether a reply is being written in the conversation now, on any replica."""
+    return await Message.exists(
+        conversation_id=conversation_id, role=Role.ASSISTANT, status=MessageStatus.GENERATING
+    )
 
 
 async def refund(user_id: int, client_msg_id: str, note: str) -> int | None:

@@ -90,14 +90,19 @@ class Message(Model):
     first_token_ms = fields.IntField(null=True)
     duration_ms = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # While a reply is generating: the replica writing it, and until when that replica has
+    # promised to have renewed its lease. A reply whose lease lapsed was lost by a crash.
+    replica_id = fields.CharField(max_length=32, null=True)
+    lease_until = fields.DatetimeField(null=True)
 
     conversation_id: int
     reply_to_id: int | None
 
     class Meta:
         table = "messages"
-        # A conversation's messages are paged by id; replies are found from their question.
-        indexes = (("conversation", "id"), ("reply_to",))
+        # A conversation's messages are paged by id; replies are found from their question;
+        # the sweep for lost replies looks up generating ones by lease.
+        indexes = (("conversation", "id"), ("reply_to",), ("status", "lease_until"))
 
 
 class QuotaLedger(Model):

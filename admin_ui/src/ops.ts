@@ -2,7 +2,14 @@
 // five minutes of per-second samples for the charts. Reconnects with backoff when it drops.
 import { reactive, shallowRef, triggerRef } from "vue";
 import { socketUrl } from "./api";
-import type { EngineState, OpsDelta, OpsSnapshot, ProcessState, SocketRow } from "./types";
+import type {
+  EngineState,
+  OpsDelta,
+  OpsSnapshot,
+  ProcessState,
+  ReplicaState,
+  SocketRow,
+} from "./types";
 
 export const HISTORY_SECONDS = 300;
 const FIRST_RETRY_MS = 500;
@@ -20,6 +27,7 @@ export function useOpsFeed(onUnauthorized: () => void) {
   const state = reactive({
     connected: false,
     reconnecting: false,
+    replica: null as ReplicaState | null,
     engine: null as EngineState | null,
     process: null as ProcessState | null,
     samples: [] as Sample[],
@@ -50,6 +58,7 @@ export function useOpsFeed(onUnauthorized: () => void) {
       for (const row of frame.upsert) rows.value.set(row.id, row);
       triggerRef(rows);
     }
+    state.replica = frame.replica;
     state.engine = frame.engine;
     state.process = frame.process;
     sample(frame.t);

@@ -109,6 +109,7 @@ export type SocketState = "idle" | "queued" | "generating";
 
 export interface SocketRow {
   id: string;
+  replica: string;
   user: UserRef;
   remote: string;
   connected_at: string;
@@ -121,10 +122,19 @@ export interface SocketRow {
   last_activity: string;
 }
 
+export interface ReplicaState {
+  id: string;
+  coordination: string;
+  up: boolean;
+  reason: string | null;
+}
+
 export interface EngineState {
   model: string | null;
   device: string | null;
   engine: string;
+  ready: boolean;
+  reason: string | null;
   slots: number;
   running: number;
   queue_depth: number;
@@ -139,6 +149,7 @@ export interface ProcessState {
 export interface OpsSnapshot {
   type: "snapshot";
   sockets: SocketRow[];
+  replica: ReplicaState;
   engine: EngineState;
   process: ProcessState;
   t: string;
@@ -148,6 +159,7 @@ export interface OpsDelta {
   type: "delta";
   upsert: SocketRow[];
   remove: string[];
+  replica: ReplicaState;
   engine: EngineState;
   process: ProcessState;
   t: string;

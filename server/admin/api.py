@@ -21,7 +21,7 @@ from server.views import (
     ledger_view,
     message_view,
 )
-from storage import audit, directory, quota
+from storage import audit, directory, exchanges, quota
 from storage.users import get_or_create_user
 
 MAX_QUOTA = 1_000_000
@@ -173,7 +173,7 @@ async def get_conversation(request: Request, admin: AdminUser) -> Response:
 
 async def delete_conversation(request: Request, admin: AdminUser) -> Response:
     conversation_id = request.path_params["conversation_id"]
-    if request.app.state.replies.generating_in(conversation_id):
+    if await exchanges.generating_in(conversation_id):
         raise ApiError(409, "busy", "a reply is being written in this conversation; try again")
     await directory.delete_conversation(conversation_id)
     await audit.record(admin.username, "conversation.delete", f"conversation:{conversation_id}")

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.accounts.tokens import presented_token
-from server.admin.login_limit import FailureLimiter
+from server.admin.login_limit import DEVICE_COOKIE, DEVICE_TTL_S, LoginLimiter, LoginLocked
 from server.config import Settings
 from server.errors import ApiError
 from server.validation import read_body
@@ -77,23 +77,19 @@ def admin_route(path: str, methods: dict[str, tuple[Handler, bool]]) -> Route:
 
 async def login(request: Request) -> Response:
     settings: Settings = request.app.state.settings
-    limiter: FailureLimiter = request.app.state.admin_logins
+    limiter: LoginLimiter = request.app.state.admin_logins
     body = await read_body(request, LoginBody)
     client = request.client.host if request.client else "unknown"
-    keys = (f"user:{body.username}", f"addr:{client}")
-    wait = limiter.retry_after(*keys)
-    if wait:
+    try:
+        attempt = await limiter.begin(body.username, client, request.cookies.get(DEVICE_COOKIE))
+    except LoginLocked as exc:
         raise ApiError(
-            429,
-            "rate_limited",
-            f"too many failed logins ({limiter.limit} per {int(limiter.window)} s); "
-            f"try again in {wait} s",
-            headers={"Retry-After": str(wait)},
-        )
+            429, "rate_limited", str(exc), headers={"Retry-After": str(exc.retry_after)}
+        ) from None
     admin = await admins.check_password(body.username, body.password)
     if admin is None:
-        limiter.fail(*keys)
         raise ApiError(401, "bad_credentials", "wrong username or password")
+    device = await limiter.succeeded(attempt)
     token, expires_at = await admins.open_session(
         admin, timedelta(seconds=settings.admin_session_ttl)
     )
@@ -113,6 +109,15 @@ async def login(request: Request) -> Response:
         samesite="strict",
         secure=settings.env == "production",
         path="/",
+    )
+    response.set_cookie(
+        DEVICE_COOKIE,
+        device,
+        max_age=DEVICE_TTL_S,
+        httponly=True,
+        samesite="strict",
+        secure=settings.env == "production",
+        path="/api/admin/login",
     )
     return response
 

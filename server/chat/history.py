@@ -9,7 +9,7 @@ from server.accounts.tokens import authenticate
 from server.errors import ApiError
 from server.validation import query_int, read_body
 from server.views import conversation_view, message_view
-from storage import conversations
+from storage import conversations, exchanges
 from storage.errors import ConversationNotFound
 
 MAX_PAGE = 100
@@ -57,7 +57,7 @@ async def conversation(request: Request) -> Response:
                 user.id, conversation_id, body.title.strip()
             )
             return JSONResponse(conversation_view(renamed))
-        if request.app.state.replies.generating_in(conversation_id):
+        if await exchanges.generating_in(conversation_id):
             raise ApiError(
                 409, "busy", "a reply is being written in this conversation; stop it first"
             )

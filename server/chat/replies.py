@@ -1,8 +1,8 @@
 """One chat turn end to end: check, charge, store the question, generate, store the reply."""
 
 import asyncio
+import dataclasses
 import logging
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,10 +17,12 @@ from server import logs
 from server.chat import protocol
 from server.chat.live_replies import LiveReplies, LiveReply, Send, Watcher
 from server.chat.protocol import ChatFrame, FrameError, ResumeFrame
+from server.chat.remote_replies import RemoteReply, settled_reply
 from server.chat.settings import ChatSettings, load_chat_settings
+from server.coordination.base import Coordinator
 from storage import conversations, exchanges
 from storage.errors import ConversationNotFound, DuplicateClientMessage, QuotaExhausted
-from storage.exchanges import Exchange
+from storage.exchanges import Exchange, Lease
 from storage.models import Message, MessageStatus
 
 logger = logging.getLogger(__name__)
@@ -41,19 +43,24 @@ class _Job:
 
 
 class ReplyService:
-    """Runs chat turns detached from sockets; enforces one reply at a time per user."""
+    """Runs chat turns detached from sockets; one reply at a time per user, on every replica."""
 
-    def __init__(self, holder: EngineHolder, live: LiveReplies, on_result: ResultHook) -> None:
+    def __init__(
+        self,
+        holder: EngineHolder,
+        live: LiveReplies,
+        coordinator: Coordinator,
+        on_result: ResultHook,
+    ) -> None:
         self._holder = holder
         self.live = live
+        self._coordinator = coordinator
         # Told how each generated reply ended (for the ops panel and /metrics).
         self._on_result = on_result
-        self._busy_users: set[int] = set()
-        self._busy_conversations: Counter[int] = Counter()
 
-    def generating_in(self, conversation_id: int) -> bool:
-        """Whether a reply is being written in this conversation now."""
-        return self._busy_conversations[conversation_id] > 0
+    def lease(self) -> Lease:
+        """This replica's claim on a reply, good for one lease period from now."""
+        return Lease.starting_now(self._coordinator.replica_id, self._coordinator.lease_seconds)
 
     async def reply(self, user_id: int, frame: ChatFrame, watcher: Watcher) -> None:
         """Answer one chat frame, streaming to `watcher` until the reply ends or it leaves.
@@ -66,20 +73,20 @@ class ReplyService:
             await self._follow(user_id, existing[1].id, watcher, 0)
             return
         engine = self._engine()
-        if user_id in self._busy_users:
+        busy = _busy_key(user_id)
+        if not await self._coordinator.claim(busy):
             raise FrameError(
                 "busy", "one reply at a time: wait for the current reply, or resume it and stop it"
             )
-        self._busy_users.add(user_id)
         try:
             live = await self._accept(engine, user_id, frame)
         except BaseException:
-            self._busy_users.discard(user_id)
+            await self._coordinator.release(busy)
             raise
         if live is None:
             # The same client_msg_id raced in on another socket and won, or its
             # conversation has since been deleted.
-            self._busy_users.discard(user_id)
+            await self._coordinator.release(busy)
             found = await exchanges.find_exchange(user_id, frame.client_msg_id)
             if found is None:
                 raise FrameError(
@@ -104,6 +111,21 @@ class ReplyService:
         reply = await exchanges.find_reply(user_id, message_id)
         if reply is None:
             raise FrameError("not_found", f"reply {message_id} not found")
+        owner = reply.replica_id
+        if (
+            reply.status == MessageStatus.GENERATING
+            and owner
+            and owner != self._coordinator.replica_id
+        ):
+            if await self._coordinator.replica_alive(owner):
+                seen = await RemoteReply(self._coordinator, message_id, owner).follow(
+                    watcher, offset
+                )
+                if watcher.left or watcher.is_released:
+                    return
+                # The owner went away mid-reply: send what a survivor stores of it.
+                offset = max(offset, len(seen))
+            reply = await settled_reply(user_id, message_id, self._coordinator.lease_seconds * 3)
         await _replay(user_id, reply, watcher.send, offset)
 
     def _engine(self) -> ReplyEngine:
@@ -129,7 +151,7 @@ class ReplyService:
         except QueueFull as exc:
             raise FrameError("busy", str(exc)) from None
         try:
-            exchange = await _begin_exchange(user_id, frame)
+            exchange = await _begin_exchange(user_id, frame, self.lease())
         except BaseException:
             ticket.release()
             raise
@@ -138,7 +160,6 @@ class ReplyService:
             return None
         live = self.live.new(user_id, exchange.conversation_id, exchange.reply_id)
         job = _Job(user_id, frame.client_msg_id, exchange, prepared, live, self._on_result)
-        self._busy_conversations[exchange.conversation_id] += 1
         self.live.start(live, self._generate(engine, ticket, job))
         return live
 
@@ -152,15 +173,18 @@ class ReplyService:
                 protocol.error("internal", "the reply could not be stored; see the server log")
             )
         finally:
-            self._busy_conversations[job.exchange.conversation_id] -= 1
-            self._busy_users.discard(job.user_id)
+            await self._coordinator.release(_busy_key(job.user_id))
 
 
-async def _begin_exchange(user_id: int, frame: ChatFrame) -> Exchange | None:
+def _busy_key(user_id: int) -> str:
+    return f"busy:{user_id}"
+
+
+async def _begin_exchange(user_id: int, frame: ChatFrame, lease: Lease) -> Exchange | None:
     """Charge and store the question; None if the same client_msg_id was accepted already."""
     try:
         return await exchanges.begin_exchange(
-            user_id, frame.conversation_id, frame.content, frame.client_msg_id
+            user_id, frame.conversation_id, frame.content, frame.client_msg_id, lease
         )
     except QuotaExhausted:
         raise FrameError("quota_exhausted", "no quota left; ask the operator for more") from None
@@ -190,6 +214,8 @@ async def _run(engine: ReplyEngine, ticket: Ticket, job: _Job) -> None:
     except Exception:
         logger.exception("reply %d failed", exchange.reply_id)
         result = GenerationResult("", "error", prompt_tokens, 0, None, 0.0, error="internal")
+    if live.reason == "shutdown" and result.finish_reason == "cancelled":
+        result = dataclasses.replace(result, finish_reason="interrupted")
     status = _status_of(result, live)
     await exchanges.finish_reply(
         exchange.reply_id,
@@ -217,11 +243,14 @@ async def _run(engine: ReplyEngine, ticket: Ticket, job: _Job) -> None:
             live.token.steps_after_cancel,
         )
     job.on_result(result)
-    if status == MessageStatus.FAILED:
+    quota_left = exchange.quota_left
+    if result.finish_reason in ("error", "interrupted"):
         # The fault is the server's, so the unit goes back.
-        note = "inference engine busy" if busy else "generation failed"
-        quota = await exchanges.refund(job.user_id, job.client_msg_id, note)
-        await live.finish(_failure_frame(busy, quota))
+        note = "inference engine busy" if busy else _REFUND_NOTES[status]
+        refunded = await exchanges.refund(job.user_id, job.client_msg_id, note)
+        quota_left = refunded if refunded is not None else quota_left
+    if status == MessageStatus.FAILED:
+        await live.finish(_failure_frame(busy, quota_left))
         return
     await live.finish(
         protocol.done(
@@ -229,9 +258,15 @@ async def _run(engine: ReplyEngine, ticket: Ticket, job: _Job) -> None:
             result.finish_reason,
             result.prompt_tokens,
             result.completion_tokens,
-            exchange.quota_left,
+            quota_left,
         )
     )
+
+
+_REFUND_NOTES = {
+    MessageStatus.FAILED: "generation failed",
+    MessageStatus.INTERRUPTED: "the server stopped before the reply ended",
+}
 
 
 async def _prepare(
@@ -268,10 +303,14 @@ async def _wait_for_slot(ticket: Ticket, live: LiveReply) -> bool:
 
 
 async def _replay(user_id: int, reply: Message, send: Send, offset: int) -> None:
-    """Send a stored reply from character `offset` on, charging nothing."""
+    """Send a stored reply from character `offset` on, charging nothing.
+
+    A client may hold more of an interrupted reply than was stored before its server
+    stopped; it gets the end of the reply, saying it was interrupted.
+    """
     if reply.status == MessageStatus.GENERATING:
         raise FrameError("busy", f"reply {reply.id} is being set up; try again in a moment")
-    if offset > len(reply.content):
+    if offset > len(reply.content) and reply.status != MessageStatus.INTERRUPTED:
         raise FrameError(
             "bad_request",
             f"offset {offset} is beyond the {len(reply.content)} characters of reply {reply.id}",
@@ -301,6 +340,8 @@ def _failure_frame(busy: EngineBusy | None, quota: int | None) -> dict[str, Any]
 def _status_of(result: GenerationResult, live: LiveReply) -> MessageStatus:
     if result.finish_reason == "error":
         return MessageStatus.FAILED
+    if result.finish_reason == "interrupted":
+        return MessageStatus.INTERRUPTED
     if result.finish_reason != "cancelled":
         return MessageStatus.COMPLETE
     return MessageStatus.STOPPED if live.reason == "stop" else MessageStatus.INTERRUPTED

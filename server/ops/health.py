@@ -23,7 +23,21 @@ async def readyz(request: Request) -> Response:
     except Exception as exc:
         return error_response(503, "unavailable", f"database unreachable: {exc}")
     info = holder.engine.info
-    return JSONResponse({"status": "ready", "model": info.model, "engine": info.kind})
+    # Still ready while Redis is away: replicas serve degraded rather than all at once refuse.
+    coordination = request.app.state.replica.coordinator.health()
+    return JSONResponse(
+        {
+            "status": "ready",
+            "model": info.model,
+            "engine": info.kind,
+            "replica": request.app.state.replica.id,
+            "coordination": {
+                "backend": coordination.backend,
+                "up": coordination.up,
+                "reason": coordination.reason,
+            },
+        }
+    )
 
 
 routes = [Route("/healthz", healthz), Route("/readyz", readyz)]

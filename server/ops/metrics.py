@@ -11,6 +11,7 @@ from starlette.routing import Route
 from generation.engines import EngineHolder
 from generation.queue import GenerationQueue
 from generation.streaming import GenerationResult
+from server.coordination.base import Coordinator
 
 # Seconds: a tiny model on a GPU answers in milliseconds, a big one on a CPU in seconds.
 FIRST_TOKEN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -63,6 +64,11 @@ class Metrics:
         self.prompt_tokens = Counter(
             "wxgpt_prompt_tokens", "Prompt tokens read for replies.", registry=registry
         )
+        self.coordination_up = Gauge(
+            "wxgpt_coordination_up",
+            "1 while the state shared with other replicas (Redis) is reachable, else 0.",
+            registry=registry,
+        )
         self.engine_ready = Gauge(
             "wxgpt_engine_ready", "1 while the engine can take replies, else 0.", registry=registry
         )
@@ -86,11 +92,15 @@ class Metrics:
             registry=registry,
         )
 
-    def watch(self, open_sockets: Callable[[], int], holder: EngineHolder) -> None:
-        """Read the gauges from the presence registry and the engine's queue at scrape time."""
+    def watch(
+        self, open_sockets: Callable[[], int], holder: EngineHolder, coordinator: Coordinator
+    ) -> None:
+        """Read the gauges from the presence registry, the engine's queue and the coordinator
+        at scrape time."""
         self.open_sockets.set_function(open_sockets)
         self.queue_depth.set_function(lambda: _queue_value(holder, lambda q: q.waiting))
         self.running.set_function(lambda: _queue_value(holder, lambda q: q.running))
+        self.coordination_up.set_function(lambda: float(coordinator.health().up))
         self.engine_ready.set_function(lambda: holder.health().ready)
 
     def observe_reply(self, result: GenerationResult) -> None:

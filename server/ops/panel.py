@@ -16,7 +16,7 @@ from generation.engines import EngineHolder
 from server.admin.auth import AdminUser, admin_route, authenticate_admin
 from server.config import Settings
 from server.errors import ApiError
-from server.ops.presence import Presence, RowDiff, SocketPresence
+from server.ops.presence import Presence, Row, RowDiff
 from storage import audit
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,14 @@ def _state(conn: Request | WebSocket) -> tuple[Presence, dict[str, Any]]:
     """The socket table and, beside it, the engine and process state of this moment."""
     app_state = conn.app.state
     presence: Presence = app_state.presence
+    coordination = app_state.replica.coordinator.health()
     extra = {
+        "replica": {
+            "id": presence.replica_id,
+            "coordination": coordination.backend,
+            "up": coordination.up,
+            "reason": coordination.reason,
+        },
         "engine": engine_view(app_state.engine, app_state.settings, presence),
         "process": app_state.process_stats.view(),
         "t": datetime.now(UTC).isoformat(),
@@ -79,7 +86,7 @@ def _state(conn: Request | WebSocket) -> tuple[Presence, dict[str, Any]]:
 
 async def snapshot(request: Request, admin: AdminUser) -> Response:
     presence, extra = _state(request)
-    return JSONResponse({"sockets": presence.snapshot(), **extra})
+    return JSONResponse({"sockets": await presence.snapshot(), **extra})
 
 
 async def ops_socket(websocket: WebSocket) -> None:
@@ -96,16 +103,14 @@ async def ops_socket(websocket: WebSocket) -> None:
     rows = RowDiff()
     try:
         presence, extra = _state(websocket)
-        sockets = presence.sockets()
-        rows.diff(sockets)
-        snapshot = [socket.view() for socket in sockets]
+        snapshot, _ = rows.diff(presence.sockets(), await presence.other_rows())
         await websocket.send_json({"type": "snapshot", "sockets": snapshot, **extra})
         while not gone.done():
             await asyncio.wait({gone}, timeout=PUSH_INTERVAL_S)
             if gone.done():
                 break
             presence, extra = _state(websocket)
-            upsert, remove = rows.diff(presence.sockets())
+            upsert, remove = rows.diff(presence.sockets(), await presence.other_rows())
             await websocket.send_json(
                 {"type": "delta", "upsert": upsert, "remove": remove, **extra}
             )
@@ -125,26 +130,35 @@ async def _until_disconnect(websocket: WebSocket) -> None:
 async def disconnect(request: Request, admin: AdminUser) -> Response:
     presence: Presence = request.app.state.presence
     socket_id = request.path_params["socket_id"]
-    socket = await presence.kick(socket_id, CLOSE_BY_OPERATOR, "disconnected by operator")
-    return await _audited(admin, "socket.kick", socket_id, socket)
+    row = await presence.kick(socket_id, CLOSE_BY_OPERATOR, "disconnected by operator")
+    return await _audited(admin, "socket.kick", socket_id, row)
 
 
 async def stop(request: Request, admin: AdminUser) -> Response:
     presence: Presence = request.app.state.presence
     socket_id = request.path_params["socket_id"]
-    return await _audited(admin, "reply.stop", socket_id, presence.stop(socket_id))
+    return await _audited(admin, "reply.stop", socket_id, await presence.stop(socket_id))
 
 
-async def _audited(
-    admin: AdminUser, action: str, socket_id: str, socket: SocketPresence | None
-) -> Response:
+async def _audited(admin: AdminUser, action: str, socket_id: str, row: Row | None) -> Response:
     """204 after recording what was done to which socket; 404 if the socket was not open."""
-    if socket is None:
+    if row is None:
         raise ApiError(404, "not_found", f"no open chat socket {socket_id}")
-    detail = {"user_id": socket.user_id, "remote": socket.remote, "tokens": socket.tokens}
+    user_id = row["user"]["id"]
+    detail = {
+        "user_id": user_id,
+        "remote": row["remote"],
+        "tokens": row["tokens"],
+        "replica": row["replica"],
+    }
     await audit.record(admin.username, action, f"socket:{socket_id}", detail)
     logger.info(
-        "%s by %s on socket %s of user %d", action, admin.username, socket_id, socket.user_id
+        "%s by %s on socket %s of user %d (replica %s)",
+        action,
+        admin.username,
+        socket_id,
+        user_id,
+        row["replica"],
     )
     return Response(status_code=204)
 

@@ -1,4 +1,9 @@
-"""Who is connected to /ws/chat right now, and what each socket's reply is doing."""
+"""Who is connected to /ws/chat right now, and what each socket's reply is doing.
+
+Each replica keeps its own sockets here and publishes their rows to the coordinator, so
+the ops panel of any replica lists every replica's sockets; acting on a socket of another
+replica (kick, stop, close a banned user's sockets) is a command sent to that replica.
+"""
 
 import asyncio
 import logging
@@ -11,6 +16,7 @@ from typing import Any, Literal
 
 from generation.streaming import GenerationResult
 from server.chat.live_replies import Watcher
+from server.coordination.base import Coordinator
 from server.ops.metrics import Metrics
 from storage.models import User
 
@@ -58,7 +64,7 @@ class SocketPresence:
     def tokens(self) -> int:
         """Tokens of the reply in progress, or of the last one once it ended."""
         reply = self.watcher.reply if self.watcher is not None else None
-        return reply.token.steps if reply is not None else self._last_tokens
+        return reply.steps if reply is not None else self._last_tokens
 
     @property
     def generating(self) -> bool:
@@ -120,6 +126,7 @@ class SocketPresence:
         """The row the ops panel shows."""
         return {
             "id": self.id,
+            "replica": self._presence.replica_id if self._presence else None,
             "user": self.user,
             "remote": self.remote,
             "connected_at": self.connected_at.isoformat(),
@@ -142,8 +149,12 @@ class SocketPresence:
 class Presence:
     """Every open chat socket by id, and the token throughput of the last minute."""
 
-    def __init__(self, metrics: Metrics, running_tokens: Callable[[], int]) -> None:
+    def __init__(
+        self, metrics: Metrics, running_tokens: Callable[[], int], coordinator: Coordinator
+    ) -> None:
         self.metrics = metrics
+        self.replica_id = coordinator.replica_id
+        self._coordinator = coordinator
         self._running_tokens = running_tokens
         self._sockets: dict[str, SocketPresence] = {}
         self._finished_tokens = 0
@@ -162,34 +173,72 @@ class Presence:
         """Forget a socket that has closed."""
         self._sockets.pop(socket.id, None)
 
-    def snapshot(self) -> list[Row]:
-        """Every open socket's row, oldest connection first."""
-        return [socket.view() for socket in self._sockets.values()]
-
     def sockets(self) -> list[SocketPresence]:
-        """Every open socket, oldest connection first."""
+        """This replica's open sockets, oldest connection first."""
         return list(self._sockets.values())
 
-    async def kick(self, socket_id: str, code: int, reason: str) -> SocketPresence | None:
-        """Close one socket; returns it, or None if no such socket is open."""
-        socket = self._sockets.get(socket_id)
-        if socket is not None:
-            await socket.close(code, reason)
-        return socket
+    async def other_rows(self) -> list[Row]:
+        """The rows of the other replicas' sockets."""
+        return await self._coordinator.other_rows()
 
-    def stop(self, socket_id: str) -> SocketPresence | None:
-        """Stop the socket's running reply, if any; returns the socket, or None if unknown."""
-        socket = self._sockets.get(socket_id)
-        if socket is not None:
-            socket.stop()
-        return socket
+    async def snapshot(self) -> list[Row]:
+        """Every replica's open sockets: this one's first, oldest connection first."""
+        return [socket.view() for socket in self._sockets.values()] + await self.other_rows()
+
+    async def kick(self, socket_id: str, code: int, reason: str) -> Row | None:
+        """Close one socket, on whichever replica; its row, or None if no such socket is open."""
+        return await self._act(socket_id, {"op": "kick", "code": code, "reason": reason})
+
+    async def stop(self, socket_id: str) -> Row | None:
+        """Stop the socket's running reply, if any; its row, or None if no such socket is open."""
+        return await self._act(socket_id, {"op": "stop_socket"})
+
+    async def _act(self, socket_id: str, command: dict[str, Any]) -> Row | None:
+        local = self._sockets.get(socket_id)
+        if local is not None:
+            await self.run_command({**command, "socket_id": socket_id})
+            return local.view()
+        row = next((r for r in await self.other_rows() if r["id"] == socket_id), None)
+        if row is not None:
+            await self._coordinator.send({**command, "socket_id": socket_id}, to=row["replica"])
+        return row
 
     async def close_user(self, user_id: int, code: int = 4403, reason: str = "banned") -> int:
-        """Close all of a user's chat sockets at once; returns how many there were."""
-        sockets = [s for s in self._sockets.values() if s.user_id == user_id]
-        await asyncio.gather(*(socket.close(code, reason) for socket in sockets))
-        if sockets:
-            logger.info("closed %d chat sockets of user %d: %s", len(sockets), user_id, reason)
+        """Close all of a user's chat sockets on every replica; returns how many there were."""
+        remote = sum(1 for row in await self.other_rows() if row["user"]["id"] == user_id)
+        command = {"op": "close_user", "user_id": user_id, "code": code, "reason": reason}
+        closed = await self.run_command(command)
+        await self._coordinator.send({**command, "from": self.replica_id})
+        return closed + remote
+
+    async def run_command(self, command: dict[str, Any]) -> int:
+        """Act on this replica's sockets: kick, stop_socket or close_user; how many it touched.
+
+        A close_user this replica sent to everyone comes back here too, and is skipped: its
+        sockets were closed before it was sent.
+        """
+        op = command["op"]
+        if op == "close_user":
+            if command.get("from") == self.replica_id:
+                return 0
+            sockets = [s for s in self._sockets.values() if s.user_id == command["user_id"]]
+        else:
+            found = self._sockets.get(command["socket_id"])
+            sockets = [found] if found is not None else []
+        if op == "stop_socket":
+            for socket in sockets:
+                socket.stop()
+        else:
+            await asyncio.gather(
+                *(socket.close(command["code"], command["reason"]) for socket in sockets)
+            )
+        if op == "close_user" and sockets:
+            logger.info(
+                "closed %d chat sockets of user %d: %s",
+                len(sockets),
+                command["user_id"],
+                command["reason"],
+            )
         return len(sockets)
 
     def reply_finished(self, result: GenerationResult) -> None:
@@ -220,22 +269,37 @@ class Presence:
         return round(gained / elapsed, 1) if elapsed > 0 else 0.0
 
     async def sample_forever(self, interval: float = 1.0) -> None:
-        """Sample the token total every `interval` seconds, for tokens_per_s()."""
+        """Every `interval` seconds: sample the token total, for tokens_per_s(), and publish
+        the rows that changed to the other replicas."""
+        published = RowDiff()
+        epoch = self._coordinator.epoch
         while True:
             self.sample()
+            if self._coordinator.shared:
+                if self._coordinator.epoch != epoch:
+                    # The shared store lost its state (Redis restarted): publish every row.
+                    published, epoch = RowDiff(), self._coordinator.epoch
+                upsert, remove = published.diff(self._sockets.values(), [])
+                if upsert or remove:
+                    await self._coordinator.put_rows(upsert, remove)
             await asyncio.sleep(interval)
 
 
 class RowDiff:
-    """What changed in the socket table since the last look, for one ops panel."""
+    """What changed in the socket table since the last look (for one ops panel, or for what
+    this replica published)."""
 
     def __init__(self) -> None:
         self._seen: dict[str, int] = {}
+        self._seen_remote: dict[str, Row] = {}
 
-    def diff(self, sockets: Iterable[SocketPresence]) -> tuple[list[Row], list[str]]:
-        """Rows new or changed since the previous call, and ids gone since then.
+    def diff(
+        self, sockets: Iterable[SocketPresence], remote: list[Row]
+    ) -> tuple[list[Row], list[str]]:
+        """Rows new or changed since the previous call, and ids gone since then: this
+        replica's sockets, and rows of other replicas' sockets.
 
-        Only changed rows are built: 1,000 idle sockets cost 1,000 integer comparisons.
+        Only changed local rows are built: 1,000 idle sockets cost 1,000 integer comparisons.
         """
         current = {socket.id: socket for socket in sockets}
         upsert = [
@@ -243,8 +307,16 @@ class RowDiff:
             for socket_id, socket in current.items()
             if socket.generating or self._seen.get(socket_id) != socket.version
         ]
+        current_remote = {row["id"]: row for row in remote}
+        upsert += [
+            row
+            for socket_id, row in current_remote.items()
+            if self._seen_remote.get(socket_id) != row
+        ]
         remove = [socket_id for socket_id in self._seen if socket_id not in current]
+        remove += [socket_id for socket_id in self._seen_remote if socket_id not in current_remote]
         self._seen = {socket_id: socket.version for socket_id, socket in current.items()}
+        self._seen_remote = current_remote
         return upsert, remove
 
 

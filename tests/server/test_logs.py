@@ -65,7 +65,8 @@ async def test_json_lines_tie_a_reply_to_its_socket(
     assert admin_lines, "lines outside a chat socket carry no socket id"
 
 
-def test_text_lines_name_the_socket_and_reply() -> None:
+def test_text_lines_name_the_replica_socket_and_reply() -> None:
+    logs.set_replica("r-7")
     stream = io.StringIO()
     handler = log_handler(json_lines=False, stream=stream)
     logger = logging.getLogger("wxgpt.test")
@@ -79,7 +80,7 @@ def test_text_lines_name_the_socket_and_reply() -> None:
         logs.reply_id.reset(reply_token)
         logs.socket_id.reset(socket_token)
         logger.removeHandler(handler)
-    assert "wxgpt.test [socket=abc123 reply=42]: one event" in stream.getvalue()
+    assert "wxgpt.test [replica=r-7 socket=abc123 reply=42]: one event" in stream.getvalue()
 
 
 def test_serve_writes_json_lines_with_wxgpt_log_json(tmp_path: Path, tiny_model: Path) -> None:
@@ -91,6 +92,7 @@ def test_serve_writes_json_lines_with_wxgpt_log_json(tmp_path: Path, tiny_model:
         "WXGPT_PORT": str(port),
         "WXGPT_MODEL": str(tiny_model),
         "WXGPT_LOG_JSON": "1",
+        "WXGPT_REPLICA_ID": "replica-a",
     }
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
@@ -119,6 +121,7 @@ def test_serve_writes_json_lines_with_wxgpt_log_json(tmp_path: Path, tiny_model:
     reply = next(line for line in lines if line["logger"] == "server.chat.replies")
     assert reply["socket_id"] == opened["socket_id"]
     assert isinstance(reply["reply_id"], int)
+    assert {line.get("replica_id") for line in lines} == {"replica-a"}
 
 
 def _ready(url: str) -> bool:

@@ -1,20 +1,24 @@
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
 
 from storage.conversations import delete_conversation, get_conversation, load_history
-from storage.database import recover_interrupted_replies
 from storage.errors import ConversationNotFound, DuplicateClientMessage, QuotaExhausted
 from storage.exchanges import (
     Exchange,
+    Lease,
     begin_exchange,
     find_exchange,
     find_reply,
     finish_reply,
     get_quota,
+    recover_lost_replies,
     refund,
+    renew_leases,
+    save_progress,
     title_of,
 )
 from storage.models import Conversation, LedgerReason, Message, MessageStatus, QuotaLedger
@@ -290,13 +294,45 @@ async def test_a_refund_is_given_once_and_recorded(db: str) -> None:
     assert caught.value.reply_id == exchange.reply_id
 
 
-async def test_recovery_marks_unfinished_replies_interrupted(db: str) -> None:
+async def test_recovery_takes_only_replies_whose_lease_lapsed_and_refunds_them(db: str) -> None:
     user_id = await new_user("crashed", 3)
-    done = await begin_exchange(user_id, None, "q1", "x1")
+    now = datetime.now(UTC)
+    done = await begin_exchange(user_id, None, "q1", "x1", Lease("a", now - timedelta(hours=1)))
     await finish(done.reply_id, "a1", MessageStatus.COMPLETE)
-    unfinished = await begin_exchange(user_id, done.conversation_id, "q2", "x2")
-    assert await recover_interrupted_replies() == 1
-    reply = await Message.get(id=unfinished.reply_id)
-    assert (reply.status, reply.finish_reason) == (MessageStatus.INTERRUPTED, "cancelled")
+    lost = await begin_exchange(
+        user_id, done.conversation_id, "q2", "x2", Lease("gone", now - timedelta(seconds=1))
+    )
+    await save_progress(lost.reply_id, "half a rep", now - timedelta(seconds=1))
+    alive = await begin_exchange(
+        user_id, done.conversation_id, "q3", "x3", Lease("alive", now + timedelta(seconds=30))
+    )
+    assert await get_quota(user_id) == 0
+
+    assert await recover_lost_replies(now) == [lost.reply_id]
+    reply = await Message.get(id=lost.reply_id)
+    assert (reply.status, reply.finish_reason, reply.content) == (
+        MessageStatus.INTERRUPTED,
+        "interrupted",
+        "half a rep",
+    )
+    assert (await Message.get(id=alive.reply_id)).status == MessageStatus.GENERATING
     assert (await Message.get(id=done.reply_id)).status == MessageStatus.COMPLETE
-    assert await recover_interrupted_replies() == 0
+    assert await get_quota(user_id) == 1, "the lost reply's unit came back"
+    assert await recover_lost_replies(now) == [], "taken once"
+    ledger = await QuotaLedger.filter(user_id=user_id, client_msg_id="x2").order_by("id")
+    assert [(row.reason, row.delta) for row in ledger] == [
+        (LedgerReason.CHAT, -1),
+        (LedgerReason.REFUND, 1),
+    ]
+
+    await renew_leases([alive.reply_id], now - timedelta(seconds=1))
+    assert await recover_lost_replies(now) == [alive.reply_id], "a lease not renewed lapses"
+
+
+async def test_recovery_on_several_replicas_at_once_refunds_once(db: str) -> None:
+    user_id = await new_user("raced", 1)
+    now = datetime.now(UTC)
+    lost = await begin_exchange(user_id, None, "q", "r", Lease("gone", now - timedelta(seconds=1)))
+    results = await asyncio.gather(*(recover_lost_replies(now) for _ in range(8)))
+    assert [reply for found in results for reply in found] == [lost.reply_id]
+    assert await get_quota(user_id) == 1

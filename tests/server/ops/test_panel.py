@@ -56,7 +56,7 @@ def test_the_ops_role_may_look_but_not_act(server: LiveServer) -> None:
     ops = server.admin_login("watcher", role="ops")
     snapshot = server.get("/api/ops/snapshot", ops)
     assert snapshot.status_code == 200
-    assert set(snapshot.json()) == {"sockets", "engine", "process", "t"}
+    assert set(snapshot.json()) == {"sockets", "replica", "engine", "process", "t"}
     for action in ("disconnect", "stop"):
         refused = post(server, f"/api/ops/sockets/anything/{action}", ops)
         assert error_of(refused)[:2] == (403, "forbidden")
@@ -91,7 +91,7 @@ async def test_ws_ops_pushes_a_snapshot_then_only_what_changed(long_replies: Liv
     assert delta["type"] == "delta"
     assert [row["user"]["id"] for row in delta["upsert"]] == [user_id]
     socket_id = delta["upsert"][0]["id"]
-    assert set(delta) == {"type", "upsert", "remove", "engine", "process", "t"}
+    assert set(delta) == {"type", "upsert", "remove", "replica", "engine", "process", "t"}
 
     idle = await recv(ops)
     assert (idle["upsert"], idle["remove"]) == ([], []), "an idle socket is not sent again"

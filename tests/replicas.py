@@ -1,0 +1,150 @@
+"""Several real `wxgpt serve` processes sharing one PostgreSQL database and one Redis, each
+on its own loopback port, with the model's pace held by the test (tests/replica_process.py)."""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+
+from tests.live_server import recv
+from tests.replica_process import GATE_ENV, StepFile
+
+READY_WITHIN_S = 120
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class ReplicaProcess:
+    """One `wxgpt serve` process; its log goes to a file the test can read."""
+
+    def __init__(self, name: str, folder: Path, env: dict[str, str]) -> None:
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}/ws/chat"
+        self.log = folder / f"{name}.log"
+        self.gate = StepFile(folder / f"{name}.gate")
+        self._env = {
+            **env,
+            "WXGPT_PORT": str(self.port),
+            "WXGPT_REPLICA_ID": name,
+            GATE_ENV: str(self.gate.path),
+        }
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "ReplicaProcess":
+        with self.log.open("ab") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "tests.replica_process", "serve"],
+                env=self._env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + READY_WITHIN_S
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"replica {self.name} exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + "/readyz").status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"replica {self.name} did not become ready")
+
+    def kill(self) -> None:
+        """kill -9: no shutdown, no clean-up, as a crash."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGKILL)
+            self._process.wait(timeout=30)
+            self._process = None
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            self._process = None
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def login_user(self, wid: str) -> tuple[str, int]:
+        """Token and user id of a development login."""
+        response = httpx.post(self.url + "/api/auth/login", json={"wid": wid, "nickname": wid})
+        response.raise_for_status()
+        body = response.json()
+        return body["token"], body["user"]["id"]
+
+
+def replica_env(
+    *, db_url: str, redis_url: str, redis_prefix: str, model: Path, **extra: str
+) -> dict[str, str]:
+    """The environment the replicas of one set-up share."""
+    return {
+        **os.environ,
+        "WXGPT_DB_URL": db_url,
+        "WXGPT_REDIS_URL": redis_url,
+        "WXGPT_REDIS_PREFIX": redis_prefix,
+        "WXGPT_MODEL": str(model),
+        "WXGPT_DEV_LOGIN": "1",
+        "WXGPT_DEFAULT_QUOTA": "100",
+        "WXGPT_LEASE_SECONDS": "2",
+        "WXGPT_REPLY_SAVE_INTERVAL": "0.1",
+        "WXGPT_RESUME_GRACE_SECONDS": "60",
+        **extra,
+    }
+
+
+async def open_chat(replica: ReplicaProcess, token: str) -> ClientConnection:
+    ws = await connect(replica.ws_url, additional_headers={"Authorization": f"Bearer {token}"})
+    assert (await recv(ws))["type"] == "ready"
+    return ws
+
+
+def stored_reply(replica: ReplicaProcess, token: str, conversation_id: int) -> dict[str, Any]:
+    response = httpx.get(
+        f"{replica.url}/api/conversations/{conversation_id}/messages",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    reply: dict[str, Any] = response.json()["items"][-1]
+    return reply
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """The first truthy result of `check()`, polled; fails after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        assert asyncio.get_running_loop().time() < deadline, "it never happened"
+        await asyncio.sleep(0.05)
+
+
+async def all_text_so_far(ws: ClientConnection) -> str:
+    """The deltas that arrive until the socket goes quiet (the gate holds the model)."""
+    text = ""
+    while True:
+        try:
+            frame = await recv(ws, timeout=1.0)
+        except TimeoutError:
+            return text
+        assert frame["type"] == "delta", frame
+        text += frame["text"]
