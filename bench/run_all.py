@@ -1,4 +1,4 @@
-"""Run wxgpt's four benchmarks against real servers on loopback, print one report, save it.
+"""Run wxgpt's benchmarks against real servers on loopback, print one report, save it.
 
     make bench [BENCH_ARGS="--quick --only overhead,concurrency,idle,storage"]
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from bench import concurrency, idle, overhead, storage_rate
+from bench import concurrency, coordination, idle, overhead, storage_rate
 
 Rows = list[dict[str, str]]
 BENCHMARKS: dict[str, tuple[str, Callable[[bool], Rows]]] = {
@@ -27,6 +27,10 @@ BENCHMARKS: dict[str, tuple[str, Callable[[bool], Rows]]] = {
     ),
     "idle": ("Idle scale: open heart-beating chat sockets (ping every 5 s)", idle.run),
     "storage": ("Storage: messages stored per second (8 concurrent writers)", storage_rate.run),
+    "coordination": (
+        "Coordination: Redis commands of one replica, and replicas per Redis",
+        coordination.run,
+    ),
 }
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
