@@ -1,16 +1,19 @@
 """All of wxgpt's configuration: `WXGPT_*` environment variables and a `.env` file."""
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from generation.engines import EngineKind
 from generation.engines.base import EngineConfig
 from generation.loading import ModelSpec
 
 DEV_SECRET = "wxgpt-development-secret-do-not-use-in-production"
+
+# A comma-separated list in the environment ("a, b"), a list in Python.
+CommaList = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -49,7 +52,21 @@ class Settings(BaseSettings):
     max_frame_bytes: int = Field(16 * 1024, ge=256)
     resume_grace_seconds: float = Field(60.0, ge=0, le=3600)
 
+    allowed_origins: CommaList = []
+    trusted_proxies: CommaList = []
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    request_timeout: float = Field(10.0, gt=0, le=300)
+    max_sockets_per_user: int = Field(5, ge=1)
+    max_sockets_per_address: int = Field(100, ge=1)
+
     log_json: bool = False
+
+    @field_validator("allowed_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @model_validator(mode="after")
     def _no_default_secret_in_production(self) -> "Settings":
