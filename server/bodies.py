@@ -8,13 +8,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from server.errors import ApiError, error_response
 
 JSON_TYPE = "application/json"
+# A refused body is not read on: the connection closes after the answer, so the client stops
+# sending instead of the server draining the rest.
+CLOSE = {"Connection": "close"}
 
 
 class BodyTooLarge(ApiError):
     """The body outgrew the limit while it was being read."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, "too_long", f"the request body is over the limit of {limit} bytes")
+        super().__init__(
+            413, "too_long", f"the request body is over the limit of {limit} bytes", headers=CLOSE
+        )
 
 
 def is_json(content_type: str) -> bool:
@@ -37,18 +42,23 @@ class BodyGuard:
             return
         headers = Headers(scope=scope)
         length = headers.get("content-length", "")
-        declared = int(length) if length.isdigit() else None
+        declared = int(length) if length.isascii() and length.isdigit() else None
         has_body = declared != 0 and (declared is not None or "transfer-encoding" in headers)
         refusal: ApiError | None = None
         if has_body and not is_json(headers.get("content-type", "")):
             given = headers.get("content-type") or "none"
             refusal = ApiError(
-                415, "unsupported_media_type", f"send the body as {JSON_TYPE} (got {given})"
+                415,
+                "unsupported_media_type",
+                f"send the body as {JSON_TYPE} (got {given})",
+                headers=CLOSE,
             )
         elif declared is not None and declared > self.limit:
             refusal = BodyTooLarge(self.limit)
         if refusal is not None:
-            response = error_response(refusal.status, refusal.code, refusal.message)
+            response = error_response(
+                refusal.status, refusal.code, refusal.message, refusal.headers
+            )
             await response(scope, receive, send)
             return
         await self.app(scope, self._counted(receive), send)

@@ -35,7 +35,12 @@ class TicketBook:
     def issue(self, grant: Grant) -> str:
         """A new ticket for `grant`."""
         now = time.monotonic()
-        self._tickets = {t: entry for t, entry in self._tickets.items() if entry[0] > now}
+        # Tickets expire in the order they were issued: forget the expired ones at the front.
+        while self._tickets:
+            oldest = next(iter(self._tickets))
+            if self._tickets[oldest][0] > now:
+                break
+            del self._tickets[oldest]
         ticket = secrets.token_urlsafe(24)
         self._tickets[ticket] = (now + self.ttl_s, grant)
         return ticket

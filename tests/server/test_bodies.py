@@ -13,9 +13,13 @@ from tests.server.conftest import ServerFactory
 LIMIT = 4096
 
 
-def _send_head(server: LiveServer, head: str) -> socket.socket:
+def _start_login(server: LiveServer, length_header: str) -> socket.socket:
+    """A connection that has sent the head of a JSON login request, and no body yet."""
     conn = socket.create_connection(("127.0.0.1", server.port), timeout=30)
-    conn.sendall(head.encode())
+    conn.sendall(
+        "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"{length_header}\r\n\r\n".encode()
+    )
     return conn
 
 
@@ -42,11 +46,7 @@ def test_a_declared_oversized_body_is_refused_before_it_is_sent(
     start_server: ServerFactory,
 ) -> None:
     server = start_server(max_body_bytes=LIMIT)
-    conn = _send_head(
-        server,
-        "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {100 * 1024 * 1024}\r\n\r\n",
-    )
+    conn = _start_login(server, f"Content-Length: {100 * 1024 * 1024}")
     # Not one byte of the 100 MB body is sent: the answer must come all the same.
     answer = _read_response(conn)
     conn.close()
@@ -58,11 +58,7 @@ def test_a_streamed_oversized_body_is_refused_once_it_passes_the_limit(
     start_server: ServerFactory,
 ) -> None:
     server = start_server(max_body_bytes=LIMIT)
-    conn = _send_head(
-        server,
-        "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        "Transfer-Encoding: chunked\r\n\r\n",
-    )
+    conn = _start_login(server, "Transfer-Encoding: chunked")
     chunk = b"x" * 1024
     # Twice the limit, and the body never ends: an answer now means the server stopped
     # reading at the limit instead of waiting for the whole body.
