@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
+UNCAPPED = 10**6
 BIG_QUOTA = 1_000_000
 
 
@@ -40,6 +41,10 @@ class Server:
             "WXGPT_DB_URL": f"sqlite://{self.workdir}/bench.sqlite3",
             "WXGPT_DEV_LOGIN": "1",
             "WXGPT_DEFAULT_QUOTA": str(BIG_QUOTA),
+            # Thousands of sockets from one loopback address and a few users stand in for
+            # as many users on phones: the caps on sockets would refuse them.
+            "WXGPT_MAX_SOCKETS_PER_USER": str(UNCAPPED),
+            "WXGPT_MAX_SOCKETS_PER_ADDRESS": str(UNCAPPED),
             **env,
         }
         self.chat_settings = chat_settings

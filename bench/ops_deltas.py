@@ -69,6 +69,9 @@ def main() -> None:
             db_url=f"sqlite://{folder}/bench.sqlite3",
             model=str(model),
             dev_login=True,
+            # A thousand sockets of one user from one address: no caps here.
+            max_sockets_per_user=10**6,
+            max_sockets_per_address=10**6,
         )
         server = LiveServer(settings).start()
         try:

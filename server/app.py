@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.routing import WebSocketRoute
 
 from generation.engines import EngineHolder, start_engine
@@ -17,6 +18,7 @@ from server.admin import api as admin_api
 from server.admin import auth as admin_auth
 from server.admin import site as admin_site
 from server.admin.login_limit import LoginLimiter
+from server.bodies import BodyGuard
 from server.chat import history
 from server.chat.live_replies import LiveReplies
 from server.chat.replies import ReplyService
@@ -24,12 +26,16 @@ from server.chat.socket import chat_socket
 from server.config import Settings
 from server.coordination import coordinator_for
 from server.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
+from server.logs import redact_url_logs
 from server.ops import health, metrics
 from server.ops import panel as ops
 from server.ops.metrics import Metrics
 from server.ops.panel import ProcessStats
 from server.ops.presence import Presence
+from server.origins import OriginGuard, Origins
 from server.replica import Replica
+from server.socket_guard import SocketCaps
+from server.tickets import TicketBook
 from storage.database import connect, disconnect
 from storage.migrate import apply_migrations, pending_migrations
 
@@ -43,6 +49,8 @@ class PendingMigrations(RuntimeError):
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app; the database is opened and the model loaded in its lifespan."""
     settings = settings or Settings()
+    redact_url_logs()
+    origins = Origins(settings.allowed_origins)
     holder = EngineHolder(settings.engine)
     coordinator = coordinator_for(
         settings.redis_url,
@@ -91,6 +99,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/ws/chat", chat_socket),
             *admin_site.routes(),
         ],
+        middleware=[
+            Middleware(OriginGuard, origins=origins),
+            Middleware(BodyGuard, limit=settings.max_body_bytes),
+        ],
         exception_handlers={
             ApiError: handle_api_error,
             HTTPException: handle_http_exception,
@@ -106,6 +118,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.presence = presence
     app.state.replica = replica
     app.state.process_stats = ProcessStats()
+    app.state.origins = origins
+    app.state.tickets = TicketBook()
+    app.state.socket_caps = SocketCaps(
+        settings.max_sockets_per_user, settings.max_sockets_per_address
+    )
     app.state.admin_logins = LoginLimiter(
         coordinator,
         attempts=settings.admin_login_attempts,

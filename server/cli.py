@@ -105,6 +105,7 @@ def _serve(args: argparse.Namespace) -> None:
     from generation.errors import GenerationError
     from generation.loading import check_available, prepare_model
     from server.app import create_app
+    from server.serving import uvicorn_config
 
     settings = _load_settings(host=args.host, port=args.port, model=args.model, db_url=args.db_url)
     configure_logging(logging.INFO, json_lines=settings.log_json)
@@ -115,15 +116,7 @@ def _serve(args: argparse.Namespace) -> None:
         prepare_model(settings.model_spec())
     except GenerationError as exc:
         sys.exit(f"wxgpt: {exc}")
-    # The frame limit is enforced by wxgpt with a readable error; uvicorn's own limit only
-    # guards against absurd frames, so it sits well above ours.
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        ws_max_size=max(1 << 20, settings.max_frame_bytes * 4),
-        log_config=None,
-    )
+    uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
 
 
 def _migrate(args: argparse.Namespace) -> None:

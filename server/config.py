@@ -1,17 +1,20 @@
 """All of wxgpt's configuration: `WXGPT_*` environment variables and a `.env` file."""
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from generation.engines import EngineKind
 from generation.engines.base import EngineConfig, EngineEvents, NoEvents, RemoteSpec
 from generation.loading import ModelSpec
 
 DEV_SECRET = "wxgpt-development-secret-do-not-use-in-production"
+
+# A comma-separated list in the environment ("a, b"), a list in Python.
+CommaList = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -59,6 +62,13 @@ class Settings(BaseSettings):
     inference_chunk_timeout: float = Field(30.0, gt=0)
     inference_health_interval: float = Field(5.0, gt=0)
 
+    allowed_origins: CommaList = []
+    trusted_proxies: CommaList = []
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    request_timeout: float = Field(10.0, gt=0, le=300)
+    max_sockets_per_user: int = Field(5, ge=1)
+    max_sockets_per_address: int = Field(100, ge=1)
+
     log_json: bool = False
 
     # Several replicas share live state through Redis; without it, through this process only.
@@ -67,6 +77,13 @@ class Settings(BaseSettings):
     replica_id: str | None = Field(None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
     lease_seconds: float = Field(15.0, ge=1.0, le=300.0)
     reply_save_interval: float = Field(0.5, ge=0.05, le=10.0)
+
+    @field_validator("allowed_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @model_validator(mode="after")
     def _no_default_secret_in_production(self) -> "Settings":

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -21,6 +22,10 @@ def set_replica(replica_id: str) -> None:
 
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s"
+# Credentials a client may put in a URL; uvicorn logs URLs with their query strings.
+_SECRET_PARAMS = re.compile(r"([?&](?:token|ticket|access_token|password)=)[^&#\s\"]*", re.I)
+# uvicorn's loggers that write request URLs: the access log, and WebSocket handshakes.
+URL_LOGGERS = ("uvicorn.access", "uvicorn.error")
 
 
 class ContextFilter(logging.Filter):
@@ -38,6 +43,32 @@ class ContextFilter(logging.Filter):
             replica_id=replica, socket_id=socket, reply_id=reply, context=context
         )
         return True
+
+
+def redact(text: str) -> str:
+    """`text` with the values of credential query parameters replaced by `[redacted]`."""
+    return _SECRET_PARAMS.sub(r"\1[redacted]", text)
+
+
+class RedactUrls(logging.Filter):
+    """Blanks credentials out of the URLs in a record (its arguments keep their shape, which
+    uvicorn's own access formatter relies on)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+_redact_urls = RedactUrls()
+
+
+def redact_url_logs() -> None:
+    """Install RedactUrls on uvicorn's loggers (once, however often called)."""
+    for name in URL_LOGGERS:
+        logging.getLogger(name).addFilter(_redact_urls)
 
 
 class JsonFormatter(logging.Formatter):

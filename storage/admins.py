@@ -61,13 +61,18 @@ async def open_session(admin: Admin, ttl: timedelta) -> tuple[str, datetime]:
     return token, expires_at
 
 
-async def session_admin(token: str) -> Admin | None:
-    """The admin whose unexpired session this token is, or None."""
-    session = (
+async def live_session(token: str) -> AdminSession | None:
+    """The unexpired session this token opens, its admin loaded, or None."""
+    return (
         await AdminSession.filter(token_hash=_digest(token), expires_at__gt=datetime.now(UTC))
         .select_related("admin")
         .first()
     )
+
+
+async def session_admin(token: str) -> Admin | None:
+    """The admin whose unexpired session this token is, or None."""
+    session = await live_session(token)
     return None if session is None else session.admin
 
 

@@ -13,10 +13,12 @@ from typing import Any, TypeVar
 import httpx
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from server.app import create_app
 from server.chat.settings import save_chat_settings
 from server.config import Settings
+from server.serving import uvicorn_config
 from storage import admins
 from storage.models import AdminRole
 
@@ -36,12 +38,8 @@ class LiveServer:
         self.port = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws/chat"
-        config = uvicorn.Config(
-            self.app,
-            log_config=None,
-            ws_max_size=1 << 20,
-            lifespan="on",
-            timeout_graceful_shutdown=10,
+        config = uvicorn_config(
+            self.app, settings, ws_max_size=1 << 20, lifespan="on", timeout_graceful_shutdown=10
         )
         self._server = uvicorn.Server(config)
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -179,6 +177,18 @@ async def recv_until(
         frames.append(frame)
         if frame["type"] in types:
             return frames
+
+
+async def closed_with(ws: ClientConnection, timeout: float = 30.0) -> tuple[int, str]:
+    """The code and reason the server closes `ws` with (frames before the close are skipped)."""
+    try:
+        while True:
+            await recv(ws, timeout)
+    except ConnectionClosed as exc:
+        closed = exc.rcvd
+    if closed is None:
+        raise AssertionError("the server closed without a close frame")
+    return closed.code, closed.reason
 
 
 def socket_of(snapshot: dict[str, Any], user_id: int) -> dict[str, Any] | None:

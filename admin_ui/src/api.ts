@@ -1,4 +1,6 @@
 // fetch() against the wxgpt API with the admin session cookie; a 401 anywhere leads to login.
+// Every change carries the session's CSRF token in a header, which the server requires of
+// cookie-authenticated changes: a page of another origin can send the cookie, not the header.
 
 export class ApiError extends Error {
   constructor(
@@ -11,6 +13,12 @@ export class ApiError extends Error {
 }
 
 let onUnauthorized: () => void = () => {};
+let csrfToken = "";
+
+/** The CSRF token of the current session (from the login answer or /api/admin/me). */
+export function setCsrfToken(token: string): void {
+  csrfToken = token;
+}
 
 /** Called by the app once the router exists: where a 401 sends the admin. */
 export function setUnauthorizedHandler(handler: () => void): void {
@@ -32,10 +40,13 @@ function withQuery(path: string, query?: Query): string {
 }
 
 async function request<T>(method: string, path: string, body?: unknown, query?: Query): Promise<T> {
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET" && csrfToken) headers["X-CSRF-Token"] = csrfToken;
   const response = await fetch(withQuery(path, query), {
     method,
     credentials: "same-origin",
-    headers: body === undefined ? {} : { "Content-Type": "application/json" },
+    headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (response.status === 204) return undefined as T;
@@ -59,4 +70,11 @@ export const api = {
 export function socketUrl(path: string): string {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   return `${scheme}//${location.host}${path}`;
+}
+
+/** The URL that opens `/ws/ops` or `/ws/chat` (as the playground user) with a fresh single-use
+ * ticket: the session itself never goes into a URL, where logs would keep it. */
+export async function ticketedSocketUrl(socket: "ops" | "chat"): Promise<string> {
+  const { ticket } = await api.post<{ ticket: string }>("/api/admin/ws-ticket", { socket });
+  return socketUrl(`/ws/${socket}?ticket=${encodeURIComponent(ticket)}`);
 }

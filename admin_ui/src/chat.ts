@@ -1,7 +1,7 @@
 // The playground's side of /ws/chat: a chat user token from the admin API, then the same frames
 // the mini-program sends and receives.
 import { reactive } from "vue";
-import { api, socketUrl } from "./api";
+import { ticketedSocketUrl } from "./api";
 import { randomId } from "./format";
 
 export interface Turn {
@@ -69,11 +69,11 @@ export function useChatSocket() {
   }
 
   async function connect(): Promise<void> {
-    const { token } = await api.post<{ token: string }>("/api/admin/playground/token");
+    const url = await ticketedSocketUrl("chat");
     state.status = "connecting";
     state.closeReason = "";
     await new Promise<void>((resolve, reject) => {
-      const ws = new WebSocket(socketUrl(`/ws/chat?token=${encodeURIComponent(token)}`));
+      const ws = new WebSocket(url);
       socket = ws;
       ws.onmessage = (event) => onFrame(JSON.parse(event.data), resolve);
       ws.onclose = (event) => {

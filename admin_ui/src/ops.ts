@@ -1,7 +1,8 @@
 // The ops panel's live view of /ws/ops: the socket table kept from a snapshot plus deltas, and
-// five minutes of per-second samples for the charts. Reconnects with backoff when it drops.
+// five minutes of per-second samples for the charts. Reconnects with backoff when it drops,
+// each time with a fresh single-use ticket.
 import { reactive, shallowRef, triggerRef } from "vue";
-import { socketUrl } from "./api";
+import { ApiError, ticketedSocketUrl } from "./api";
 import type {
   EngineState,
   OpsDelta,
@@ -64,8 +65,24 @@ export function useOpsFeed(onUnauthorized: () => void) {
     sample(frame.t);
   }
 
-  function open(): void {
-    const ws = new WebSocket(socketUrl("/ws/ops"));
+  function retry(): void {
+    state.reconnecting = true;
+    timer = setTimeout(open, retryMs);
+    retryMs = Math.min(retryMs * 2, MAX_RETRY_MS);
+  }
+
+  async function open(): Promise<void> {
+    let url: string;
+    try {
+      url = await ticketedSocketUrl("ops");
+    } catch (error) {
+      if (stopped) return;
+      if (error instanceof ApiError && error.status === 401) onUnauthorized();
+      else retry();
+      return;
+    }
+    if (stopped) return;
+    const ws = new WebSocket(url);
     socket = ws;
     ws.onmessage = (event) => {
       const frame = JSON.parse(event.data) as OpsSnapshot | OpsDelta;
@@ -76,18 +93,14 @@ export function useOpsFeed(onUnauthorized: () => void) {
       }
       apply(frame);
     };
-    ws.onclose = (event) => {
+    ws.onclose = () => {
       if (socket !== ws) return;
       socket = null;
       state.connected = false;
       if (stopped) return;
-      if (event.code === 4401) {
-        onUnauthorized();
-        return;
-      }
-      state.reconnecting = true;
-      timer = setTimeout(open, retryMs);
-      retryMs = Math.min(retryMs * 2, MAX_RETRY_MS);
+      // A 4401 (session expired, ticket refused) is retried too: asking for the next ticket
+      // answers 401, which leads to the login page, if the session is really gone.
+      retry();
     };
   }
 

@@ -1,6 +1,6 @@
 // Who is logged in; filled from /api/admin/me or the login answer.
 import { computed, ref } from "vue";
-import { api } from "./api";
+import { api, setCsrfToken } from "./api";
 import type { Admin } from "./types";
 
 export const currentAdmin = ref<Admin | null>(null);
@@ -10,7 +10,9 @@ export const canWrite = computed(() => currentAdmin.value?.role === "admin");
 export async function loadAdmin(): Promise<Admin | null> {
   if (currentAdmin.value) return currentAdmin.value;
   try {
-    currentAdmin.value = await api.get<Admin>("/api/admin/me");
+    const me = await api.get<Admin & { csrf_token: string }>("/api/admin/me");
+    setCsrfToken(me.csrf_token);
+    currentAdmin.value = { username: me.username, role: me.role };
   } catch {
     currentAdmin.value = null;
   }
@@ -18,7 +20,11 @@ export async function loadAdmin(): Promise<Admin | null> {
 }
 
 export async function login(username: string, password: string): Promise<void> {
-  const answer = await api.post<{ admin: Admin }>("/api/admin/login", { username, password });
+  const answer = await api.post<{ admin: Admin; csrf_token: string }>("/api/admin/login", {
+    username,
+    password,
+  });
+  setCsrfToken(answer.csrf_token);
   currentAdmin.value = answer.admin;
 }
 
@@ -26,6 +32,7 @@ export async function logout(): Promise<void> {
   try {
     await api.post("/api/admin/logout");
   } finally {
+    setCsrfToken("");
     currentAdmin.value = null;
   }
 }

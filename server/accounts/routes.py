@@ -1,21 +1,22 @@
 """The mini-program's account endpoints: login (WeChat or development) and the profile."""
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.accounts.tokens import TokenCodec, authenticate
+from server.accounts.tokens import TokenCodec, authenticate, authenticate_claim
 from server.accounts.wechat import WeChatLoginError, code_to_openid
 from server.chat.settings import starting_quota
 from server.config import Settings
 from server.errors import ApiError
-from server.validation import read_body
+from server.tickets import Grant, TicketBook
+from server.validation import StrictModel, read_body
 from server.views import user_view
 from storage.users import get_or_create_user, touch_last_seen
 
 
-class LoginBody(BaseModel):
+class LoginBody(StrictModel):
     code: str | None = Field(None, min_length=1, max_length=256)
     wid: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
     nickname: str = Field("", max_length=64)
@@ -65,7 +66,20 @@ async def me(request: Request) -> Response:
     return JSONResponse({"user": user_view(user), "quota": user.quota})
 
 
+async def ws_ticket(request: Request) -> Response:
+    """A single-use ticket that opens /ws/chat as the token's user: `?ticket=…`."""
+    user, claim = await authenticate_claim(request)
+    return issue_ticket(request, Grant("chat", str(user.id), claim.expires_at))
+
+
+def issue_ticket(request: Request, grant: Grant) -> JSONResponse:
+    """The answer to a ticket request: the ticket and how many seconds it stays valid."""
+    tickets: TicketBook = request.app.state.tickets
+    return JSONResponse({"ticket": tickets.issue(grant), "expires_in": int(tickets.ttl_s)})
+
+
 routes = [
     Route("/api/auth/login", login, methods=["POST"]),
     Route("/api/me", me, methods=["GET"]),
+    Route("/api/ws-ticket", ws_ticket, methods=["POST"]),
 ]

@@ -3,17 +3,27 @@
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from generation.engines import EngineHolder
-from server.accounts.tokens import TokenCodec
+from server.accounts.routes import issue_ticket
 from server.admin.auth import AdminUser, admin_route
 from server.chat.settings import ChatSettings, load_chat_settings, save_chat_settings
 from server.config import Settings
 from server.errors import ApiError
-from server.validation import describe, query_int, read_body, read_json
+from server.tickets import Grant
+from server.validation import (
+    ID_MAX,
+    StrictModel,
+    describe,
+    path_id,
+    query_int,
+    query_text,
+    read_body,
+    read_json,
+)
 from server.views import (
     admin_conversation_view,
     admin_user_view,
@@ -30,7 +40,7 @@ MAX_PAGE_SIZE = 100
 PLAYGROUND_QUOTA = 100_000
 
 
-class QuotaBody(BaseModel):
+class QuotaBody(StrictModel):
     action: Literal["grant", "set"]
     amount: int
     reason: str = Field(min_length=1, max_length=200)
@@ -43,8 +53,12 @@ class QuotaBody(BaseModel):
         return self
 
 
-class BanBody(BaseModel):
+class BanBody(StrictModel):
     reason: str = Field("", max_length=200)
+
+
+class TicketBody(StrictModel):
+    socket: Literal["ops", "chat"]
 
 
 def _page(request: Request) -> tuple[int, int, int]:
@@ -86,7 +100,7 @@ async def stats(request: Request, admin: AdminUser) -> Response:
 
 async def list_users(request: Request, admin: AdminUser) -> Response:
     page, size, offset = _page(request)
-    q = request.query_params.get("q", "").strip()
+    q = query_text(request, "q") or ""
     rows, total = await directory.list_users(q, offset=offset, limit=size)
     return _paged([admin_user_view(r.user, r.message_count) for r in rows], total, page, size)
 
@@ -97,11 +111,11 @@ async def _user_response(user_id: int) -> JSONResponse:
 
 
 async def get_user(request: Request, admin: AdminUser) -> Response:
-    return await _user_response(request.path_params["user_id"])
+    return await _user_response(path_id(request, "user_id"))
 
 
 async def delete_user(request: Request, admin: AdminUser) -> Response:
-    user_id = request.path_params["user_id"]
+    user_id = path_id(request, "user_id")
     row = await directory.get_user_row(user_id)
     await request.app.state.presence.close_user(user_id, code=4403, reason="account deleted")
     await directory.delete_user(user_id)
@@ -112,7 +126,7 @@ async def delete_user(request: Request, admin: AdminUser) -> Response:
 
 
 async def change_quota(request: Request, admin: AdminUser) -> Response:
-    user_id = request.path_params["user_id"]
+    user_id = path_id(request, "user_id")
     body = await read_body(request, QuotaBody)
     user = await quota.change_quota(
         user_id, body.action, body.amount, actor=admin.username, note=body.reason
@@ -127,7 +141,7 @@ async def change_quota(request: Request, admin: AdminUser) -> Response:
 
 
 async def ban(request: Request, admin: AdminUser) -> Response:
-    user_id = request.path_params["user_id"]
+    user_id = path_id(request, "user_id")
     body = await read_body(request, BanBody)
     await directory.set_banned(user_id, True)
     closed = await request.app.state.presence.close_user(user_id, code=4403, reason="banned")
@@ -138,14 +152,14 @@ async def ban(request: Request, admin: AdminUser) -> Response:
 
 
 async def unban(request: Request, admin: AdminUser) -> Response:
-    user_id = request.path_params["user_id"]
+    user_id = path_id(request, "user_id")
     await directory.set_banned(user_id, False)
     await audit.record(admin.username, "user.unban", f"user:{user_id}")
     return await _user_response(user_id)
 
 
 async def ledger(request: Request, admin: AdminUser) -> Response:
-    user_id = request.path_params["user_id"]
+    user_id = path_id(request, "user_id")
     await directory.get_user_row(user_id)
     page, size, offset = _page(request)
     entries, total = await quota.list_ledger(user_id, offset=offset, limit=size)
@@ -154,15 +168,15 @@ async def ledger(request: Request, admin: AdminUser) -> Response:
 
 async def list_conversations(request: Request, admin: AdminUser) -> Response:
     page, size, offset = _page(request)
-    user_id = query_int(request, "user_id", None, 1, 2**62)
-    q = request.query_params.get("q", "").strip()
+    user_id = query_int(request, "user_id", None, 1, ID_MAX)
+    q = query_text(request, "q") or ""
     rows, total = await directory.list_conversations(user_id, q, offset=offset, limit=size)
     items = [admin_conversation_view(r.conversation, r.user, r.message_count) for r in rows]
     return _paged(items, total, page, size)
 
 
 async def get_conversation(request: Request, admin: AdminUser) -> Response:
-    row, messages = await directory.get_transcript(request.path_params["conversation_id"])
+    row, messages = await directory.get_transcript(path_id(request, "conversation_id"))
     return JSONResponse(
         {
             "conversation": admin_conversation_view(row.conversation, row.user, row.message_count),
@@ -172,7 +186,7 @@ async def get_conversation(request: Request, admin: AdminUser) -> Response:
 
 
 async def delete_conversation(request: Request, admin: AdminUser) -> Response:
-    conversation_id = request.path_params["conversation_id"]
+    conversation_id = path_id(request, "conversation_id")
     if await exchanges.generating_in(conversation_id):
         raise ApiError(409, "busy", "a reply is being written in this conversation; try again")
     await directory.delete_conversation(conversation_id)
@@ -224,26 +238,32 @@ async def put_settings(request: Request, admin: AdminUser) -> Response:
 
 async def list_audit(request: Request, admin: AdminUser) -> Response:
     page, size, offset = _page(request)
-    params = request.query_params
     entries, total = await audit.list_entries(
-        admin=params.get("admin", "").strip() or None,
-        action=params.get("action", "").strip() or None,
-        target=params.get("target", "").strip() or None,
+        admin=query_text(request, "admin"),
+        action=query_text(request, "action"),
+        target=query_text(request, "target"),
         offset=offset,
         limit=size,
     )
     return _paged([audit_view(e) for e in entries], total, page, size)
 
 
-async def playground_token(request: Request, admin: AdminUser) -> Response:
+async def ws_ticket(request: Request, admin: AdminUser) -> Response:
+    """A single-use ticket for /ws/ops, or for /ws/chat as the playground user
+    `admin:<name>` (admins only: chatting spends the model's time)."""
+    body = await read_body(request, TicketBody)
+    expires_at = admin.expires_at.timestamp()
+    if body.socket == "ops":
+        return issue_ticket(request, Grant("ops", admin.token, expires_at))
+    if not admin.can_write:
+        raise ApiError(403, "forbidden", "the ops role is read-only; the playground needs an admin")
     user, _ = await get_or_create_user(
         f"admin:{admin.username}", default_quota=PLAYGROUND_QUOTA, nickname=admin.username
     )
     if user.banned:
         raise ApiError(403, "banned", f"the playground user admin:{admin.username} is banned")
-    tokens: TokenCodec = request.app.state.tokens
-    await audit.record(admin.username, "playground.token", f"user:{user.id}")
-    return JSONResponse({"token": tokens.issue(user.id), "user_id": user.id})
+    await audit.record(admin.username, "playground.ticket", f"user:{user.id}")
+    return issue_ticket(request, Grant("chat", str(user.id), expires_at))
 
 
 routes = [
@@ -263,5 +283,5 @@ routes = [
     ),
     admin_route("/api/admin/settings", {"GET": (get_settings, False), "PUT": (put_settings, True)}),
     admin_route("/api/admin/audit", {"GET": (list_audit, False)}),
-    admin_route("/api/admin/playground/token", {"POST": (playground_token, True)}),
+    admin_route("/api/admin/ws-ticket", {"POST": (ws_ticket, False)}),
 ]

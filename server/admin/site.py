@@ -11,7 +11,7 @@ from starlette.types import Scope
 
 from server.errors import ApiError
 
-DIST = Path(__file__).resolve().parent.parent / "admin_ui" / "dist"
+DIST = Path(__file__).resolve().parents[2] / "admin_ui" / "dist"
 # Vite names built assets by content hash, so they never change under one name.
 IMMUTABLE = "public, max-age=31536000, immutable"
 

@@ -1,11 +1,10 @@
 """The /ws/chat wire protocol: client frames parsed and checked, server frames built."""
 
-import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
-from server.validation import describe
+from server.validation import Id, InputError, StrictModel, describe, parse_json
 
 ErrorCode = Literal[
     "bad_request", "empty", "too_long", "quota_exhausted", "busy", "not_found", "internal"
@@ -21,13 +20,13 @@ class FrameError(Exception):
         self.message = message
 
 
-class _Frame(BaseModel):
+class _Frame(StrictModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class ChatFrame(_Frame):
     type: Literal["chat"]
-    conversation_id: int | None = Field(None, ge=1)
+    conversation_id: Id | None = None
     content: str
     client_msg_id: str = Field(min_length=1, max_length=64)
 
@@ -42,7 +41,7 @@ class PingFrame(_Frame):
 
 class ResumeFrame(_Frame):
     type: Literal["resume"]
-    message_id: int = Field(ge=1)
+    message_id: Id
     offset: int = Field(ge=0)
 
 
@@ -57,9 +56,9 @@ def parse_frame(text: str, *, max_bytes: int, max_chars: int) -> ClientFrame:
     if size > max_bytes:
         raise FrameError("too_long", f"frame is {size} bytes; the limit is {max_bytes} bytes")
     try:
-        data = json.loads(text)
-    except ValueError:
-        raise FrameError("bad_request", "frame is not valid JSON") from None
+        data = parse_json(text)
+    except InputError as exc:
+        raise FrameError("bad_request", f"frame: {exc}") from None
     if not isinstance(data, dict):
         raise FrameError("bad_request", 'frame must be a JSON object with a "type"')
     kind = data.get("type")

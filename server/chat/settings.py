@@ -49,7 +49,8 @@ async def load_chat_settings() -> ChatSettings:
 async def save_chat_settings(changes: dict[str, Any]) -> ChatSettings:
     """Validate `changes` against the current settings and store them; raises ValidationError."""
     current = await load_chat_settings()
-    updated = ChatSettings.model_validate({**current.model_dump(), **changes})
+    # Strict: `true` is not a top_k of 1, nor `"0.5"` a temperature.
+    updated = ChatSettings.model_validate({**current.model_dump(), **changes}, strict=True)
     await stored.set_settings({PREFIX + key: getattr(updated, key) for key in changes})
     return updated
 

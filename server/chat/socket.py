@@ -9,7 +9,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server import logs
-from server.accounts.tokens import authenticate
+from server.accounts.tokens import active_user, authenticate_claim
 from server.chat import protocol
 from server.chat.live_replies import Watcher
 from server.chat.protocol import (
@@ -24,13 +24,18 @@ from server.chat.replies import ReplyService
 from server.config import Settings
 from server.errors import ApiError
 from server.ops.presence import Presence, SocketPresence
+from server.socket_guard import (
+    SocketCaps,
+    SocketRefused,
+    check_origin,
+    closed_at_expiry,
+    redeem_ticket,
+)
 from server.views import user_view
+from storage.models import User
 from storage.users import touch_last_seen
 
 logger = logging.getLogger(__name__)
-
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_BANNED = 4403
 
 
 class FrameSender:
@@ -68,14 +73,31 @@ class FrameSender:
 
 
 async def chat_socket(websocket: WebSocket) -> None:
-    """Serve one chat socket until the client closes it."""
+    """Serve one chat socket until the client closes it or its token expires."""
     await websocket.accept()
+    caps: SocketCaps = websocket.app.state.socket_caps
     try:
-        user = await authenticate(websocket)
+        check_origin(websocket)
+        user, expires_at = await _authenticate(websocket)
+        with caps.admit(f"user:{user.id}", _host(websocket)):
+            await _serve_socket(websocket, user, expires_at)
+    except SocketRefused as exc:
+        await exc.close(websocket)
+
+
+async def _authenticate(websocket: WebSocket) -> tuple[User, float]:
+    """The user of a `?ticket=` or a bearer header, and when their credential expires."""
+    try:
+        grant = redeem_ticket(websocket, "chat")
+        if grant is not None:
+            return await active_user(int(grant.subject)), grant.expires_at
+        user, claim = await authenticate_claim(websocket)
+        return user, claim.expires_at
     except ApiError as exc:
-        code = CLOSE_BANNED if exc.status == 403 else CLOSE_UNAUTHORIZED
-        await websocket.close(code=code, reason=exc.message[:120])
-        return
+        raise SocketRefused.from_api_error(exc) from None
+
+
+async def _serve_socket(websocket: WebSocket, user: User, expires_at: float) -> None:
     await touch_last_seen(user.id)
     settings: Settings = websocket.app.state.settings
     service: ReplyService = websocket.app.state.replies
@@ -88,46 +110,49 @@ async def chat_socket(websocket: WebSocket) -> None:
     await sender.send(protocol.ready(user_view(user), user.quota))
     running: tuple[asyncio.Task[None], Watcher] | None = None
     try:
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                break
-            row.received(_size(message))
-            if message.get("text") is None:
-                await sender.send(
-                    protocol.error("bad_request", "binary frames are not supported; send JSON text")
-                )
-                continue
-            try:
-                frame = parse_frame(
-                    message["text"],
-                    max_bytes=settings.max_frame_bytes,
-                    max_chars=settings.max_message_chars,
-                )
-            except FrameError as exc:
-                await sender.send(protocol.error(exc.code, exc.message))
-                continue
-            if running is not None and running[0].done():
-                running = None
-            if isinstance(frame, PingFrame):
-                await sender.send(protocol.PONG)
-            elif isinstance(frame, StopFrame):
-                # A stop with no reply running is not an error: it often crosses a `done`.
-                if running is not None:
-                    running[1].stop()
-            elif isinstance(frame, ChatFrame | ResumeFrame):
-                if running is not None:
+        async with closed_at_expiry(expires_at, sender.close):
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                row.received(_size(message))
+                if message.get("text") is None:
                     await sender.send(
                         protocol.error(
-                            "busy", "a reply is still streaming on this socket; stop it first"
+                            "bad_request", "binary frames are not supported; send JSON text"
                         )
                     )
                     continue
-                watcher = Watcher(sender.send)
-                row.reply_started(watcher)
-                task = asyncio.create_task(_serve(service, user.id, frame, sender, watcher))
-                task.add_done_callback(lambda _: row.reply_ended())
-                running = (task, watcher)
+                try:
+                    frame = parse_frame(
+                        message["text"],
+                        max_bytes=settings.max_frame_bytes,
+                        max_chars=settings.max_message_chars,
+                    )
+                except FrameError as exc:
+                    await sender.send(protocol.error(exc.code, exc.message))
+                    continue
+                if running is not None and running[0].done():
+                    running = None
+                if isinstance(frame, PingFrame):
+                    await sender.send(protocol.PONG)
+                elif isinstance(frame, StopFrame):
+                    # A stop with no reply running is not an error: it often crosses a `done`.
+                    if running is not None:
+                        running[1].stop()
+                elif isinstance(frame, ChatFrame | ResumeFrame):
+                    if running is not None:
+                        await sender.send(
+                            protocol.error(
+                                "busy", "a reply is still streaming on this socket; stop it first"
+                            )
+                        )
+                        continue
+                    watcher = Watcher(sender.send)
+                    row.reply_started(watcher)
+                    task = asyncio.create_task(_serve(service, user.id, frame, sender, watcher))
+                    task.add_done_callback(lambda _: row.reply_ended())
+                    running = (task, watcher)
     finally:
         sender.open = False
         if running is not None and not running[0].done():
@@ -147,6 +172,10 @@ def _size(message: Mapping[str, Any]) -> int:
 def _remote(websocket: WebSocket) -> str:
     client = websocket.client
     return f"{client.host}:{client.port}" if client else "unknown"
+
+
+def _host(websocket: WebSocket) -> str:
+    return websocket.client.host if websocket.client else "unknown"
 
 
 async def _serve(

@@ -13,18 +13,23 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from generation.engines import EngineHolder
-from server.admin.auth import AdminUser, admin_route, authenticate_admin
+from server.admin.auth import AdminUser, admin_route, authenticate_admin, session_user
 from server.config import Settings
 from server.errors import ApiError
 from server.ops.presence import Presence, Row, RowDiff
+from server.socket_guard import (
+    SocketCaps,
+    SocketRefused,
+    check_origin,
+    closed_at_expiry,
+    redeem_ticket,
+)
 from storage import audit
 
 logger = logging.getLogger(__name__)
 
 PUSH_INTERVAL_S = 1.0
 CLOSE_BY_OPERATOR = 4000
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_FORBIDDEN = 4403
 
 
 class ProcessStats:
@@ -90,14 +95,34 @@ async def snapshot(request: Request, admin: AdminUser) -> Response:
 
 
 async def ops_socket(websocket: WebSocket) -> None:
-    """Push the whole table once, then once a second what changed, until the panel leaves."""
+    """Push the whole table once, then once a second what changed, until the panel leaves or
+    the admin session that opened it expires."""
     await websocket.accept()
+    caps: SocketCaps = websocket.app.state.socket_caps
     try:
-        admin = await authenticate_admin(websocket, write=False)
+        check_origin(websocket)
+        admin = await _authenticate(websocket)
+        host = websocket.client.host if websocket.client else "unknown"
+        with caps.admit(f"admin:{admin.id}", host):
+            async with closed_at_expiry(admin.expires_at.timestamp(), websocket.close):
+                await _push(websocket, admin)
+    except SocketRefused as exc:
+        await exc.close(websocket)
+
+
+async def _authenticate(websocket: WebSocket) -> AdminUser:
+    """The admin of a `?ticket=`, a bearer header or the session cookie (the cookie is safe
+    here only because check_origin has turned away other origins' pages)."""
+    try:
+        grant = redeem_ticket(websocket, "ops")
+        if grant is not None:
+            return await session_user(grant.subject)
+        return await authenticate_admin(websocket, write=False)
     except ApiError as exc:
-        code = CLOSE_FORBIDDEN if exc.status == 403 else CLOSE_UNAUTHORIZED
-        await websocket.close(code=code, reason=exc.message[:120])
-        return
+        raise SocketRefused.from_api_error(exc) from None
+
+
+async def _push(websocket: WebSocket, admin: AdminUser) -> None:
     logger.info("ops panel opened by %s", admin.username)
     gone = asyncio.create_task(_until_disconnect(websocket))
     rows = RowDiff()

@@ -87,6 +87,12 @@ async def log_in(page: Page, server: LiveServer, username: str, password: str) -
     await page.wait_for_url("**/admin/dashboard")
 
 
+async def send_in_playground(page: Page, content: str) -> None:
+    """Type a message into the playground and send it."""
+    await page.get_by_test_id("chat-input").fill(content)
+    await page.get_by_test_id("chat-send").click()
+
+
 def sign_up(server: LiveServer, wid: str, nickname: str) -> tuple[str, int]:
     """A mini-program user logged in through the dev login: their chat token and id."""
     response = httpx.post(server.url + "/api/auth/login", json={"wid": wid, "nickname": nickname})

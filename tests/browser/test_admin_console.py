@@ -10,7 +10,14 @@ from websockets.exceptions import ConnectionClosed
 from server.chat.settings import load_chat_settings, save_chat_settings
 from storage import admins
 from storage.models import Conversation, Message, Role, User
-from tests.browser.console import create_admin, fill_login, log_in, new_page, sign_up
+from tests.browser.console import (
+    create_admin,
+    fill_login,
+    log_in,
+    new_page,
+    send_in_playground,
+    sign_up,
+)
 from tests.live_server import LiveServer, open_chat
 
 CURSOR = "▍"
@@ -82,11 +89,6 @@ async def test_bad_password_refused_language_remembered_and_a_401_sends_to_login
     server.call(admins.close_session(cookie["value"]))
     await page.get_by_test_id("menu-conversations").click()
     await page.wait_for_url("**/admin/login?redirect=/conversations")
-
-
-async def send_in_playground(page: Page, content: str) -> None:
-    await page.get_by_test_id("chat-input").fill(content)
-    await page.get_by_test_id("chat-send").click()
 
 
 async def test_a_changed_setting_applies_to_the_next_playground_reply(

@@ -28,6 +28,16 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
     assert settings.model_spec().source == "/srv/models/gpt2"
 
 
+def test_origin_and_proxy_lists_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings(_env_file=None).allowed_origins == []
+    assert Settings(_env_file=None).trusted_proxies == [], "forwarded headers: none by default"
+    monkeypatch.setenv("WXGPT_ALLOWED_ORIGINS", "https://a.example, https://b.example,")
+    monkeypatch.setenv("WXGPT_TRUSTED_PROXIES", "10.0.0.1,10.0.0.2")
+    settings = Settings(_env_file=None)
+    assert settings.allowed_origins == ["https://a.example", "https://b.example"]
+    assert settings.trusted_proxies == ["10.0.0.1", "10.0.0.2"]
+
+
 def test_env_file_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / ".env").write_text("WXGPT_DEFAULT_QUOTA=7\n")
     monkeypatch.chdir(tmp_path)

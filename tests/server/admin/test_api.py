@@ -7,10 +7,11 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from storage.models import AdminSession, QuotaLedger
-from tests.live_server import LiveServer, chat_frame, error_of, open_chat, recv_until
+from tests.live_server import LiveServer, chat_frame, error_of, open_chat, recv, recv_until
 
 # Every admin endpoint, with a body that would be accepted, and whether it changes anything.
 ENDPOINTS: list[tuple[str, str, dict[str, Any] | None, bool]] = [
@@ -29,7 +30,7 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None, bool]] = [
     ("GET", "/api/admin/settings", None, False),
     ("PUT", "/api/admin/settings", {"temperature": 0.5}, True),
     ("GET", "/api/admin/audit", None, False),
-    ("POST", "/api/admin/playground/token", None, True),
+    ("POST", "/api/admin/ws-ticket", {"socket": "chat"}, True),
     ("POST", "/api/admin/logout", None, False),
 ]
 
@@ -64,10 +65,16 @@ def test_login_sets_an_httponly_samesite_cookie_and_logout_ends_the_session(
         )
         assert response.status_code == 200
         assert response.json()["admin"] == {"username": "alice", "role": "admin"}
+        csrf = response.json()["csrf_token"]
         cookie = response.headers["set-cookie"].lower()
         assert "wxgpt_admin=" in cookie and "httponly" in cookie and "samesite=strict" in cookie
-        assert browser.get("/api/admin/me").json() == {"username": "alice", "role": "admin"}
-        assert browser.post("/api/admin/logout").status_code == 204
+        assert browser.get("/api/admin/me").json() == {
+            "username": "alice",
+            "role": "admin",
+            "csrf_token": csrf,
+        }
+        logout = browser.post("/api/admin/logout", headers={"X-CSRF-Token": csrf})
+        assert logout.status_code == 204
         browser.cookies.set("wxgpt_admin", response.json()["token"])
         assert error_of(browser.get("/api/admin/me"))[:2] == (401, "unauthorized")
 
@@ -265,8 +272,9 @@ async def test_settings_are_validated_and_apply_to_the_next_reply(
 
 
 async def test_playground_chats_over_the_chat_socket(server: LiveServer, admin: str) -> None:
-    token = call(server, "POST", "/api/admin/playground/token", admin).json()["token"]
-    ws, ready = await open_chat(server, token)
+    ticket = call(server, "POST", "/api/admin/ws-ticket", admin, {"socket": "chat"}).json()
+    ws = await connect(f"{server.ws_url}?ticket={ticket['ticket']}")
+    ready = await recv(ws)
     assert ready["user"]["nickname"] == "root"
     await ws.send(chat_frame("test"))
     frames = await recv_until(ws, "done")

@@ -11,7 +11,7 @@ from server.chat.protocol import (
 
 
 def parse(text: str):
-    return parse_frame(text, max_bytes=1024, max_chars=10)
+    return parse_frame(text, max_bytes=16 * 1024, max_chars=10)
 
 
 def test_parses_each_client_frame() -> None:
@@ -50,7 +50,27 @@ def test_parses_each_client_frame() -> None:
         ('{"type": "dance"}', "bad_request", "expected one of chat, stop, ping, resume"),
         ('{"content": "hi"}', "bad_request", "unknown frame type None"),
         ("null", "bad_request", "JSON object"),
-        ("x" * 2000, "too_long", "limit is 1024 bytes"),
+        ('{"type": "resume", "message_id": true, "offset": 0}', "bad_request", "message_id"),
+        ('{"type": "resume", "message_id": "7", "offset": 0}', "bad_request", "message_id"),
+        (
+            '{"type": "resume", "message_id": 9223372036854775808, "offset": 0}',
+            "bad_request",
+            "message_id: Input should be less than or equal to 2147483647",
+        ),
+        (
+            '{"type": "chat", "content": "a\\ud800", "client_msg_id": "u"}',
+            "bad_request",
+            "content: contains a lone surrogate",
+        ),
+        (
+            '{"type": "chat", "content": "a\\u0000", "client_msg_id": "u"}',
+            "bad_request",
+            "content: contains a NUL character",
+        ),
+        ('{"type": "ping", "x": ' + "[" * 40 + "]" * 40 + "}", "bad_request", "deeper than 32"),
+        ('{"type": "ping", "x": ' + "[" * 5000 + "]" * 5000 + "}", "bad_request", "deeper"),
+        ('{"type": "ping", "x": NaN}', "bad_request", "NaN is not a JSON number"),
+        ("x" * 20_000, "too_long", "limit is 16384 bytes"),
     ],
 )
 def test_refusals_name_the_problem(text: str, code: str, words: str) -> None:

@@ -160,7 +160,13 @@ async def wait_for_status(
 async def test_quota_reaches_zero_exactly_under_20_concurrent_sockets(
     start_server: ServerFactory,
 ) -> None:
-    server = start_server(default_quota=5, max_concurrent_generations=2, chat={"max_new_tokens": 3})
+    # Twenty sockets of one user, which the per-user cap would otherwise refuse.
+    server = start_server(
+        default_quota=5,
+        max_concurrent_generations=2,
+        max_sockets_per_user=20,
+        chat={"max_new_tokens": 3},
+    )
     token = server.login("quota-user")
     accepted: list[int] = []
 
