@@ -18,7 +18,6 @@ from server.admin import api as admin_api
 from server.admin import auth as admin_auth
 from server.admin import site as admin_site
 from server.admin.login_limit import LoginLimiter
-from server.bodies import BodyGuard
 from server.chat import history
 from server.chat.live_replies import LiveReplies
 from server.chat.replies import ReplyService
@@ -32,10 +31,11 @@ from server.ops import panel as ops
 from server.ops.metrics import Metrics
 from server.ops.panel import ProcessStats
 from server.ops.presence import Presence
-from server.origins import OriginGuard, Origins
 from server.replica import Replica
-from server.socket_guard import SocketCaps
-from server.tickets import TicketBook
+from server.security.bodies import BodyGuard
+from server.security.origins import OriginGuard, Origins
+from server.security.sockets import SocketCaps
+from server.security.tickets import TicketBook
 from storage.database import connect, disconnect
 from storage.migrate import apply_migrations, pending_migrations
 
@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.replica = replica
     app.state.process_stats = ProcessStats()
     app.state.origins = origins
-    app.state.tickets = TicketBook()
+    app.state.tickets = TicketBook(coordinator)
     app.state.socket_caps = SocketCaps(
         settings.max_sockets_per_user, settings.max_sockets_per_address
     )

@@ -10,7 +10,7 @@ from server.accounts.wechat import WeChatLoginError, code_to_openid
 from server.chat.settings import starting_quota
 from server.config import Settings
 from server.errors import ApiError
-from server.tickets import Grant, TicketBook
+from server.security.tickets import Grant, TicketBook
 from server.validation import StrictModel, read_body
 from server.views import user_view
 from storage.users import get_or_create_user, touch_last_seen
@@ -69,13 +69,14 @@ async def me(request: Request) -> Response:
 async def ws_ticket(request: Request) -> Response:
     """A single-use ticket that opens /ws/chat as the token's user: `?ticket=…`."""
     user, claim = await authenticate_claim(request)
-    return issue_ticket(request, Grant("chat", str(user.id), claim.expires_at))
+    return await issue_ticket(request, Grant("chat", str(user.id), claim.expires_at))
 
 
-def issue_ticket(request: Request, grant: Grant) -> JSONResponse:
+async def issue_ticket(request: Request, grant: Grant) -> JSONResponse:
     """The answer to a ticket request: the ticket and how many seconds it stays valid."""
     tickets: TicketBook = request.app.state.tickets
-    return JSONResponse({"ticket": tickets.issue(grant), "expires_in": int(tickets.ttl_s)})
+    ticket = await tickets.issue(grant)
+    return JSONResponse({"ticket": ticket, "expires_in": int(tickets.ttl_s)})
 
 
 routes = [

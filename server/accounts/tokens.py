@@ -53,7 +53,7 @@ class TokenCodec:
 
 def presented_token(headers: Mapping[str, str]) -> str | None:
     """The bearer token from `Authorization: Bearer …`. Never from the URL: URLs are logged
-    (browsers' sockets use a ticket instead, see server/tickets.py)."""
+    (browsers' sockets use a ticket instead, see server/security/tickets.py)."""
     scheme, _, value = headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()

@@ -13,7 +13,7 @@ from server.admin.auth import AdminUser, admin_route
 from server.chat.settings import ChatSettings, load_chat_settings, save_chat_settings
 from server.config import Settings
 from server.errors import ApiError
-from server.tickets import Grant
+from server.security.tickets import Grant
 from server.validation import (
     ID_MAX,
     StrictModel,
@@ -254,7 +254,7 @@ async def ws_ticket(request: Request, admin: AdminUser) -> Response:
     body = await read_body(request, TicketBody)
     expires_at = admin.expires_at.timestamp()
     if body.socket == "ops":
-        return issue_ticket(request, Grant("ops", admin.token, expires_at))
+        return await issue_ticket(request, Grant("ops", admin.token, expires_at))
     if not admin.can_write:
         raise ApiError(403, "forbidden", "the ops role is read-only; the playground needs an admin")
     user, _ = await get_or_create_user(
@@ -263,7 +263,7 @@ async def ws_ticket(request: Request, admin: AdminUser) -> Response:
     if user.banned:
         raise ApiError(403, "banned", f"the playground user admin:{admin.username} is banned")
     await audit.record(admin.username, "playground.ticket", f"user:{user.id}")
-    return issue_ticket(request, Grant("chat", str(user.id), expires_at))
+    return await issue_ticket(request, Grant("chat", str(user.id), expires_at))
 
 
 routes = [

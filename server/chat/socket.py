@@ -24,7 +24,7 @@ from server.chat.replies import ReplyService
 from server.config import Settings
 from server.errors import ApiError
 from server.ops.presence import Presence, SocketPresence
-from server.socket_guard import (
+from server.security.sockets import (
     SocketCaps,
     SocketRefused,
     check_origin,
@@ -88,7 +88,7 @@ async def chat_socket(websocket: WebSocket) -> None:
 async def _authenticate(websocket: WebSocket) -> tuple[User, float]:
     """The user of a `?ticket=` or a bearer header, and when their credential expires."""
     try:
-        grant = redeem_ticket(websocket, "chat")
+        grant = await redeem_ticket(websocket, "chat")
         if grant is not None:
             return await active_user(int(grant.subject)), grant.expires_at
         user, claim = await authenticate_claim(websocket)

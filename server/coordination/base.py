@@ -133,6 +133,10 @@ class Coordinator(ABC):
         """Store `value` at `key` for `ttl` seconds."""
 
     @abstractmethod
+    async def take(self, key: str) -> str | None:
+        """The value at `key`, removed in the same step: of several takers, one gets it."""
+
+    @abstractmethod
     async def delete(self, *keys: str) -> None:
         """Remove the keys."""
 

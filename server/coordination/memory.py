@@ -160,6 +160,11 @@ class MemoryCoordinator(Coordinator):
     async def set(self, key: str, value: str, ttl: float) -> None:
         self.hub.values[key] = (value, time.monotonic() + ttl)
 
+    async def take(self, key: str) -> str | None:
+        value = self.hub.value(key)
+        self.hub.values.pop(key, None)
+        return value
+
     async def delete(self, *keys: str) -> None:
         for key in keys:
             self.hub.values.pop(key, None)

@@ -322,6 +322,17 @@ class RedisCoordinator(Coordinator):
             lambda: self._redis.set(self._key(key), value, px=max(1, int(ttl * 1000))), None
         )
 
+    async def take(self, key: str) -> str | None:
+        fallback = await self._fallback.take(key)
+        if self._down is not None:
+            return fallback
+
+        async def getdel() -> str | None:
+            value = await self._redis.getdel(self._key(key))
+            return value.decode() if isinstance(value, bytes) else value
+
+        return await self._guarded(getdel, None) or fallback
+
     async def delete(self, *keys: str) -> None:
         await self._fallback.delete(*keys)
         if keys:

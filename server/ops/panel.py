@@ -17,7 +17,7 @@ from server.admin.auth import AdminUser, admin_route, authenticate_admin, sessio
 from server.config import Settings
 from server.errors import ApiError
 from server.ops.presence import Presence, Row, RowDiff
-from server.socket_guard import (
+from server.security.sockets import (
     SocketCaps,
     SocketRefused,
     check_origin,
@@ -114,7 +114,7 @@ async def _authenticate(websocket: WebSocket) -> AdminUser:
     """The admin of a `?ticket=`, a bearer header or the session cookie (the cookie is safe
     here only because check_origin has turned away other origins' pages)."""
     try:
-        grant = redeem_ticket(websocket, "ops")
+        grant = await redeem_ticket(websocket, "ops")
         if grant is not None:
             return await session_user(grant.subject)
         return await authenticate_admin(websocket, write=False)

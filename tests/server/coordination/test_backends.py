@@ -130,6 +130,9 @@ async def test_counters_count_every_concurrent_increment_once(replicas: Replicas
     assert 0 < await two.ttl("login:count:x") <= 60
     await one.set("token", "abc", 60)
     assert await two.get("token") == "abc"
+    await one.set("ticket", "once", 60)
+    taken = await asyncio.gather(one.take("ticket"), two.take("ticket"), two.take("ticket"))
+    assert (taken.count("once"), taken.count(None)) == (1, 2), "one taker gets it"
     await two.delete("token", "login:count:x")
     assert (await one.get("token"), await one.ttl("login:count:x")) == (None, 0.0)
 

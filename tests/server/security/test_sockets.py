@@ -9,7 +9,8 @@ import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from websockets.asyncio.client import connect
 
-from server.tickets import Grant, TicketBook
+from server.coordination.memory import MemoryCoordinator
+from server.security.tickets import Grant, TicketBook
 from tests.live_server import LiveServer, closed_with, open_chat, recv
 from tests.server.conftest import ServerFactory
 
@@ -149,12 +150,13 @@ async def test_tokens_in_the_url_open_nothing(server: LiveServer, query: str) ->
     assert code == 4401
 
 
-def test_tickets_expire_and_are_used_once() -> None:
+async def test_tickets_expire_and_are_used_once() -> None:
+    coordinator = MemoryCoordinator("r", 5.0)
     grant = Grant("ops", "session", time.time() + 60)
-    expired = TicketBook(ttl_s=0.0)
-    assert expired.redeem(expired.issue(grant), "ops") is None
-    book = TicketBook()
-    assert book.redeem(book.issue(grant), "chat") is None, "a ticket for another socket"
-    ticket = book.issue(grant)
-    assert book.redeem(ticket, "ops") == grant
-    assert book.redeem(ticket, "ops") is None, "used once"
+    expired = TicketBook(coordinator, ttl_s=0.0)
+    assert await expired.redeem(await expired.issue(grant), "ops") is None
+    book = TicketBook(coordinator)
+    assert await book.redeem(await book.issue(grant), "chat") is None, "a ticket for another socket"
+    ticket = await book.issue(grant)
+    assert await book.redeem(ticket, "ops") == grant
+    assert await book.redeem(ticket, "ops") is None, "used once"

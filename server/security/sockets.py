@@ -1,6 +1,6 @@
 """What every WebSocket endpoint checks before it serves anyone: the page's origin, the
-credential (a ticket from server/tickets.py or a bearer header), how many sockets the user and
-the address already hold; and that a socket closes when its credential expires."""
+credential (a ticket from server/security/tickets.py or a bearer header), how many sockets
+the user and the address already hold; and that a socket closes when its credential expires."""
 
 import asyncio
 import contextlib
@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from starlette.websockets import WebSocket
 
 from server.errors import ApiError
-from server.origins import Origins
-from server.tickets import Grant, SocketKind, TicketBook
+from server.security.origins import Origins
+from server.security.tickets import Grant, SocketKind, TicketBook
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -54,14 +54,14 @@ def check_origin(websocket: WebSocket) -> None:
         raise SocketRefused(CLOSE_FORBIDDEN, refusal)
 
 
-def redeem_ticket(websocket: WebSocket, socket: SocketKind) -> Grant | None:
+async def redeem_ticket(websocket: WebSocket, socket: SocketKind) -> Grant | None:
     """The grant of the `?ticket=` the socket came with; None when it brought none; raises
     SocketRefused 4401 for one that is unknown, used, expired or for another socket."""
     ticket = websocket.query_params.get("ticket")
     if not ticket:
         return None
     tickets: TicketBook = websocket.app.state.tickets
-    grant = tickets.redeem(ticket, socket)
+    grant = await tickets.redeem(ticket, socket)
     if grant is None:
         raise SocketRefused(
             CLOSE_UNAUTHORIZED, "the ticket is unknown, used or expired; get a new one"
