@@ -13,6 +13,11 @@ from generation.loading import ModelSpec
 
 DEV_SECRET = "wxgpt-development-secret-do-not-use-in-production"
 
+# A thread per reply (single) gains nothing from a second slot on a CPU: the threads share
+# the cores. The batched engine's step costs little more for 16 rows than for one (see the
+# README's "Choosing an engine"); the remote engine's server batches on its own side.
+DEFAULT_SLOTS: dict[str, int] = {"single": 1, "batched": 16, "remote": 1}
+
 # A comma-separated list in the environment ("a, b"), a list in Python.
 CommaList = Annotated[list[str], NoDecode]
 
@@ -46,8 +51,9 @@ class Settings(BaseSettings):
     admin_login_attempts: int = Field(5, ge=1)
     admin_login_window: int = Field(300, ge=1)
 
-    engine: EngineKind = "single"
-    max_concurrent_generations: int = Field(1, ge=1)
+    engine: EngineKind = "batched"
+    # Unset: the engine's own default (DEFAULT_SLOTS).
+    max_concurrent_generations: int | None = Field(None, ge=1)
     max_queue: int = Field(32, ge=0)
     max_message_chars: int = Field(2000, ge=1)
     max_frame_bytes: int = Field(16 * 1024, ge=256)
@@ -134,11 +140,17 @@ class Settings(BaseSettings):
         """What the engine is started with; `events` hears of its requests (for /metrics)."""
         return EngineConfig(
             model=self.model_spec(),
-            slots=self.max_concurrent_generations,
+            slots=self.generation_slots,
             max_waiting=self.max_queue,
             remote=self.remote_spec(),
             events=events or NoEvents(),
         )
+
+    @property
+    def generation_slots(self) -> int:
+        """Replies generated at once: WXGPT_MAX_CONCURRENT_GENERATIONS, else the engine's
+        default."""
+        return self.max_concurrent_generations or DEFAULT_SLOTS[self.engine]
 
     def remote_spec(self) -> RemoteSpec | None:
         """Where the remote engine sends generation; None for a local engine."""

@@ -18,11 +18,12 @@ from generation.streaming import GenerationResult, TextCallback
 
 
 class EngineEvents(Protocol):
-    """Told what an engine sees of its inference server, for /metrics (the server's side
-    implements it, so the generation package imports nothing of the server)."""
+    """Told what an engine sees of its inference server or of its own failures, for /metrics
+    (the server's side implements it, so the generation package imports nothing of it)."""
 
     def engine_error(self, kind: str) -> None:
-        """One request to the inference server failed; `kind` says how."""
+        """One request to the inference server, or one step of a local engine, failed;
+        `kind` says how."""
         ...
 
     def engine_request(self, first_token_s: float | None, duration_s: float | None) -> None:

@@ -74,8 +74,10 @@ class Metrics:
         )
         self.engine_errors = Counter(
             "wxgpt_engine_errors",
-            "Failed requests to the inference server, by kind (unreachable, timeout, "
-            "disconnected, server_error, rejected, bad_stream, busy).",
+            "Engine failures by kind: failed requests to the inference server (unreachable, "
+            "timeout, disconnected, server_error, rejected, bad_stream, busy); the batched "
+            "engine's failed forward passes (prefill, decode_step), failed samples (sampling) "
+            "and its own failure (engine_failed).",
             ["kind"],
             registry=registry,
         )
@@ -121,7 +123,7 @@ class Metrics:
         self.errors.labels(code).inc()
 
     def engine_error(self, kind: str) -> None:
-        """Count one failed request to the inference server (EngineEvents)."""
+        """Count one engine failure (EngineEvents)."""
         self.engine_errors.labels(kind).inc()
 
     def engine_request(self, first_token_s: float | None, duration_s: float | None) -> None:
