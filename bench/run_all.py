@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from bench import concurrency, coordination, idle, overhead, storage_rate
+from bench import concurrency, coordination, idle, long_prompt, overhead, storage_rate
 
 Rows = list[dict[str, str]]
 BENCHMARKS: dict[str, tuple[str, Callable[[bool], Rows]]] = {
@@ -24,6 +24,11 @@ BENCHMARKS: dict[str, tuple[str, Callable[[bool], Rows]]] = {
     "concurrency": (
         "Concurrency: sockets chatting at once (default model, greedy; times in s)",
         concurrency.run,
+    ),
+    "long_prompt": (
+        "Long prompt: the longest message allowed sent into another user's stream "
+        "(batched engine; times in s)",
+        long_prompt.run,
     ),
     "idle": ("Idle scale: open heart-beating chat sockets (ping every 5 s)", idle.run),
     "storage": ("Storage: messages stored per second (8 concurrent writers)", storage_rate.run),

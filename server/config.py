@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     max_concurrent_generations: int | None = Field(None, ge=1)
     max_queue: int = Field(32, ge=0)
     max_message_chars: int = Field(2000, ge=1)
+    max_message_tokens: int = Field(2048, ge=1)
+    prefill_chunk_tokens: int = Field(512, ge=16)
+    prefill_chunk_seconds: float = Field(0.25, ge=0, le=10)
     max_frame_bytes: int = Field(16 * 1024, ge=256)
     resume_grace_seconds: float = Field(60.0, ge=0, le=3600)
 
@@ -142,6 +145,9 @@ class Settings(BaseSettings):
             model=self.model_spec(),
             slots=self.generation_slots,
             max_waiting=self.max_queue,
+            max_message_tokens=self.max_message_tokens,
+            prefill_chunk_tokens=self.prefill_chunk_tokens,
+            prefill_chunk_seconds=self.prefill_chunk_seconds or None,
             remote=self.remote_spec(),
             events=events or NoEvents(),
         )

@@ -64,6 +64,12 @@ class EngineConfig:
     model: ModelSpec = field(default_factory=ModelSpec)
     slots: int = 1
     max_waiting: int = 32
+    # Longest user message in tokens (None: only the context bounds it).
+    max_message_tokens: int | None = None
+    # Most prompt tokens the batched engine prefills between two decoding steps, and the
+    # time a chunk should take (None: always the most).
+    prefill_chunk_tokens: int = 256
+    prefill_chunk_seconds: float | None = None
     remote: RemoteSpec | None = None
     events: EngineEvents = field(default_factory=NoEvents)
 

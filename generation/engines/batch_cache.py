@@ -19,8 +19,17 @@ def check_joinable(config: PreTrainedConfig) -> None:
         raise _unsupported(layers)
 
 
+# A row may be padded to twice its own length, or this many tokens more if that is more:
+# short prompts of different lengths still share a batch.
+PADDING_SLACK = 512
+
+
 class BatchCache:
-    """Rows join with their own prefilled cache and leave at any step; padding is masked out."""
+    """Rows join with their own prefilled cache and leave at any step; padding is masked out.
+
+    Every row attends over the batch's whole width, so a row padded to a much longer one
+    pays for it in each step (time and memory); `fits` keeps such rows apart.
+    """
 
     def __init__(self) -> None:
         self.clear()
@@ -36,6 +45,25 @@ class BatchCache:
     def rows(self) -> int:
         """How many sequences are in the batch."""
         return len(self.positions)
+
+    @property
+    def width(self) -> int:
+        """How many positions every row attends over (its own and left padding)."""
+        return int(self.mask.shape[1])
+
+    def fits(self, length: int) -> bool:
+        """Whether a row of `length` tokens may join without any row, itself included, being
+        padded beyond twice its length or PADDING_SLACK tokens more."""
+        if not self.positions:
+            return True
+        shortest = min(*self.positions, length)
+        return max(self.width, length) <= max(2 * shortest, shortest + PADDING_SLACK)
+
+    def padding_for(self, length: int) -> int:
+        """Padding positions that a row of `length` tokens adds to the batch if it joins."""
+        if length >= self.width:
+            return (length - self.width) * self.rows
+        return self.width - length
 
     def join(self, cache: DynamicCache) -> None:
         """Add one sequence's prefilled cache (batch size 1) as the last row.

@@ -1,7 +1,14 @@
-"""The batching engine: one thread decodes every running reply in one forward pass per step.
+"""The batching engine: one thread decodes every running reply, a forward pass per group of
+replies per step.
 
-Replies join between steps (continuous batching): each new prompt is prefilled on its own,
-then its cache joins the left-padded batch. A finished or cancelled reply leaves at once.
+Replies join between steps (continuous batching). A new prompt is prefilled into its own
+cache in chunks, one turn of the thread at a time, so a long prompt never holds the other
+replies' steps for longer than one chunk (vLLM's chunked prefill). A chunk is at most
+`prefill_chunk_tokens`, and with `prefill_chunk_seconds` as many tokens as the last chunk's
+speed says fit in that time: the same setting suits a small model on a GPU and a larger one
+on two CPU cores. Its cache then joins a group of replies whose contexts are of similar length,
+left-padded to the longest: a short reply is never padded to a long one's context, and a
+long reply's memory goes when it ends. A finished or cancelled reply leaves at once.
 
 No failure leaves a reply hanging. A forward pass that fails (out of memory, a broken
 model) ends the replies it was computing with an error and the thread goes on with the
@@ -16,6 +23,7 @@ import inspect
 import logging
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +52,9 @@ from generation.streaming import GenerationResult, TextCallback, TokenStream, re
 logger = logging.getLogger(__name__)
 
 MAX_FAILURES_IN_A_ROW = 3
+# The smallest chunk a timed prefill runs, and its first, before any chunk was timed.
+MIN_CHUNK_TOKENS = 16
+FIRST_TIMED_CHUNK_TOKENS = 64
 
 
 @dataclass(eq=False)
@@ -96,6 +107,28 @@ class _Reply:
             self.done.set_exception(error)
 
 
+@dataclass(eq=False)
+class _Prefill:
+    """A reply whose prompt goes into its own cache, a chunk per turn of the thread."""
+
+    reply: _Reply
+    cache: DynamicCache
+    done: int = 0
+
+    @property
+    def remaining(self) -> int:
+        """Prompt tokens not yet in the cache."""
+        return len(self.reply.prompt_ids) - self.done
+
+
+@dataclass(eq=False)
+class _Group:
+    """Replies of similar context length, stepped together in one forward pass."""
+
+    batch: BatchCache = field(default_factory=BatchCache)
+    replies: list[_Reply] = field(default_factory=list)
+
+
 class BatchingEngine:
     """Decodes up to `slots` replies together; more wait in line."""
 
@@ -107,15 +140,25 @@ class BatchingEngine:
         *,
         slots: int,
         max_waiting: int,
+        prefill_chunk_tokens: int = 256,
+        prefill_chunk_seconds: float | None = None,
+        max_message_tokens: int | None = None,
         events: EngineEvents | None = None,
     ) -> None:
         check_joinable(loaded.model.config)
+        if prefill_chunk_tokens < 1:
+            raise ValueError("a prefill chunk needs at least one token")
         self.loaded = loaded
         self.info = EngineInfo(self.kind, loaded.name, loaded.device, loaded.context_size)
         self.queue = GenerationQueue(slots, max_waiting)
         self._events = events or NoEvents()
-        self._prompts = PromptPreparer(loaded.prompt_format, loaded.context_size)
+        self._prompts = PromptPreparer(
+            loaded.prompt_format, loaded.context_size, max_message_tokens
+        )
         self._stop_ids = frozenset(loaded.prompt_format.stop_token_ids)
+        self._chunk_tokens = prefill_chunk_tokens
+        self._chunk_seconds = prefill_chunk_seconds
+        self._seconds_per_token: float | None = None
         # As generate does: compute the prefill's logits for the last position only.
         forward_args = inspect.signature(loaded.model.forward).parameters
         self._prefill_kwargs: dict[str, Any] = (
@@ -128,8 +171,8 @@ class BatchingEngine:
         self._closed = False
         self._failure: str | None = None
         self._failures_in_a_row = 0
-        self._batch = BatchCache()
-        self._running: list[_Reply] = []
+        self._prefilling: list[_Prefill] = []
+        self._groups: list[_Group] = []
         self._thread = threading.Thread(target=self._run, name="wxgpt-batch", daemon=True)
         self._thread.start()
 
@@ -141,6 +184,9 @@ class BatchingEngine:
             load_model(config.model),
             slots=config.slots,
             max_waiting=config.max_waiting,
+            prefill_chunk_tokens=config.prefill_chunk_tokens,
+            prefill_chunk_seconds=config.prefill_chunk_seconds,
+            max_message_tokens=config.max_message_tokens,
             events=config.events,
         )
 
@@ -200,17 +246,24 @@ class BatchingEngine:
         except BaseException as exc:
             self._fail(exc)
 
+    def _busy(self) -> bool:
+        return bool(self._groups or self._prefilling)
+
     def _decode_until_closed(self) -> None:
         closing = False
-        while not (closing and not self._running):
-            # With nothing to decode, sleep until a reply arrives; otherwise only look.
-            arrivals, closing = self._take_arrivals(wait=not self._running, closing=closing)
-            for reply in arrivals:
-                if self._prefill(reply):
-                    self._running.append(reply)
-            self._leave_ended()
-            if self._running:
-                self._step()
+        while not (closing and not self._busy()):
+            # With nothing to do, sleep until a reply arrives; otherwise only look.
+            arrivals, closing = self._take_arrivals(wait=not self._busy(), closing=closing)
+            model_config = self.loaded.model.config
+            self._prefilling += [_Prefill(r, DynamicCache(config=model_config)) for r in arrivals]
+            if self._prefilling:
+                self._prefill_a_chunk()
+            for group in self._groups:
+                self._leave_ended(group)
+                if group.replies:
+                    self._step(group)
+            # An emptied group's cache goes with it: a long reply's memory is given back.
+            self._groups = [group for group in self._groups if group.replies]
 
     def _fail(self, exc: BaseException) -> None:
         """Mark the engine failed and end every reply it holds or is handed with an error."""
@@ -221,10 +274,10 @@ class BatchingEngine:
             self._closed = True
         self._events.engine_error("engine_failed")
         error = EngineFailed(self._failure)
-        for reply in self._running:
+        held = [p.reply for p in self._prefilling] + [r for g in self._groups for r in g.replies]
+        for reply in held:
             reply.finish(error)
-        self._running = []
-        self._batch.clear()
+        self._prefilling, self._groups = [], []
         while True:
             try:
                 item = self._arrivals.get_nowait()
@@ -258,36 +311,75 @@ class BatchingEngine:
                 f"{_describe(exc)}"
             ) from exc
 
+    def _prefill_a_chunk(self) -> None:
+        """Prefill up to one chunk's worth of prompt tokens, shortest prompts first: short
+        ones start at once, and a long one goes on a chunk per turn between the steps."""
+        budget = self._chunk_budget()
+        for prefill in sorted(self._prefilling, key=lambda p: p.remaining):
+            if budget == 0:
+                break
+            if prefill.reply.cancel.cancelled:
+                prefill.reply.finish()
+                continue
+            tokens = min(prefill.remaining, budget)
+            budget -= tokens
+            self._prefill(prefill, tokens)
+        self._prefilling = [p for p in self._prefilling if p.remaining and not p.reply.finished]
+
+    def _chunk_budget(self) -> int:
+        """Prompt tokens to prefill this turn: the cap, or what fits in the time allowed at
+        the speed of the last chunk (a later chunk of a long prompt is slower per token, as
+        it attends over more, and the estimate follows)."""
+        if not self._chunk_seconds:
+            return self._chunk_tokens
+        if self._seconds_per_token is None:
+            return min(self._chunk_tokens, FIRST_TIMED_CHUNK_TOKENS)
+        fit = int(self._chunk_seconds / self._seconds_per_token)
+        return max(MIN_CHUNK_TOKENS, min(self._chunk_tokens, fit))
+
     @torch.no_grad()
-    def _prefill(self, reply: _Reply) -> bool:
-        """Run the prompt, take the first token and join the batch; False if already over."""
-        if reply.cancel.cancelled:
-            reply.finish()
-            return False
-        model = self.loaded.model
-        ids = torch.tensor([reply.prompt_ids], dtype=torch.long, device=self.loaded.device)
-        cache = DynamicCache(config=model.config)
+    def _prefill(self, prefill: _Prefill, tokens: int) -> None:
+        """Run the next `tokens` of the prompt; after the last, take the first token and join
+        a group."""
+        reply, start = prefill.reply, prefill.done
+        device = self.loaded.device
+        ids = torch.tensor([reply.prompt_ids[start : start + tokens]], device=device)
+        began = time.perf_counter()
         try:
-            output = model(
+            output = self.loaded.model(
                 input_ids=ids,
-                attention_mask=torch.ones_like(ids),
-                past_key_values=cache,
+                attention_mask=torch.ones((1, start + tokens), dtype=torch.long, device=device),
+                past_key_values=prefill.cache,
                 use_cache=True,
                 **self._prefill_kwargs,
             )
-            logits = output.logits[:, -1].to(dtype=torch.float32)
-            del output
-            self._pick(reply, reply.prompt_ids, logits)
-            if reply.ended(self._stop_ids):
-                reply.finish()
-                return False
-            self._batch.join(cache)
+            prefill.done += tokens
+            self._seconds_per_token = (time.perf_counter() - began) / tokens
+            if prefill.remaining == 0:
+                logits = output.logits[:, -1].to(dtype=torch.float32)
+                del output
+                self._pick(reply, reply.prompt_ids, logits)
+                if reply.ended(self._stop_ids):
+                    reply.finish()
+                else:
+                    self._join(reply, prefill.cache)
         except Exception as exc:
             reply.finish(exc)
             self._forward_failed("prefill", exc, 1)
-            return False
+            return
         self._failures_in_a_row = 0
-        return True
+
+    def _join(self, reply: _Reply, cache: DynamicCache) -> None:
+        """Add the prefilled reply to the group its length fits best, or to a new one."""
+        length = cache.get_seq_length()
+        fitting = [group for group in self._groups if group.batch.fits(length)]
+        if fitting:
+            group = min(fitting, key=lambda group: group.batch.padding_for(length))
+        else:
+            group = _Group()
+            self._groups.append(group)
+        group.batch.join(cache)
+        group.replies.append(reply)
 
     def _pick(self, reply: _Reply, ids: list[int], logits: torch.Tensor) -> None:
         """Sample and stream the reply's next token; a failure ends only this reply."""
@@ -300,37 +392,37 @@ class BatchingEngine:
             self._events.engine_error("sampling")
             reply.finish(exc)
 
-    def _leave_ended(self) -> None:
+    def _leave_ended(self, group: _Group) -> None:
         """Finish replies that are over (a cancel may have come during the last step)."""
-        running = self._running
-        staying = [row for row, reply in enumerate(running) if not reply.ended(self._stop_ids)]
-        if len(staying) == len(running):
+        replies = group.replies
+        staying = [row for row, reply in enumerate(replies) if not reply.ended(self._stop_ids)]
+        if len(staying) == len(replies):
             return
-        for row, reply in enumerate(running):
+        for row, reply in enumerate(replies):
             if row not in staying:
                 reply.finish()
-        self._batch.keep(staying)
-        self._running = [running[row] for row in staying]
+        group.batch.keep(staying)
+        group.replies = [replies[row] for row in staying]
 
     @torch.no_grad()
-    def _step(self) -> None:
-        running = self._running
+    def _step(self, group: _Group) -> None:
+        replies = group.replies
         try:
-            logits = self._batch.step(
-                self.loaded.model, [reply.completion[-1] for reply in running]
+            logits = group.batch.step(
+                self.loaded.model, [reply.completion[-1] for reply in replies]
             )
         except Exception as exc:
-            # The cache may hold this step for some layers and not others: drop the batch.
-            for reply in running:
+            # The cache may hold this step for some layers and not others: drop the group.
+            for reply in replies:
                 reply.finish(exc)
-            self._running = []
-            self._batch.clear()
-            self._forward_failed("decode_step", exc, len(running))
+            group.replies = []
+            group.batch.clear()
+            self._forward_failed("decode_step", exc, len(replies))
             return
         self._failures_in_a_row = 0
-        for row, reply in enumerate(running):
+        for row, reply in enumerate(replies):
             self._pick(reply, reply.prompt_ids + reply.completion, logits[row : row + 1])
-        self._leave_ended()
+        self._leave_ended(group)
 
 
 def _describe(exc: BaseException) -> str:
