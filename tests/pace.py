@@ -4,11 +4,13 @@ While a gate is installed, every forward pass of a language model waits until th
 allows it: the file holds how many forward passes may have run so far in total, or "open"; the
 hook writes how many have run to the file's ".count" sibling. The test writes the allowance
 (StepFile) and so decides how far a reply gets, however fast or slow the machine is. A file
-serves both kinds of server: those in the test's own process (`forward_gate`) and `wxgpt serve`
-subprocesses (tests/replica_process.py, which installs the hook when GATE_ENV names a file).
+serves every kind of server: those in the test's own process (`forward_gate`) and subprocesses
+(`wxgpt serve` in tests/replica_process.py, `transformers serve` in tests/serve_engine.py),
+which call `hold_if_asked` first.
 """
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +29,8 @@ class StepFile:
 
     def __init__(self, path: Path, allowed: int = 0) -> None:
         self.path = path
+        # A count left by an earlier process on this file would be taken for this one's.
+        self.path.with_suffix(".count").unlink(missing_ok=True)
         self.allow_total(allowed)
 
     def allow_total(self, steps: int) -> None:
@@ -80,6 +84,13 @@ def hold_forward_passes(path: Path) -> RemovableHandle:
             count.write_text(str(passes))
 
     return torch.nn.modules.module.register_module_forward_pre_hook(wait_for_the_gate)
+
+
+def hold_if_asked() -> None:
+    """In a server subprocess: hold its forward passes when GATE_ENV names a gate file."""
+    gate = os.environ.get(GATE_ENV)
+    if gate:
+        hold_forward_passes(Path(gate))
 
 
 @contextlib.contextmanager

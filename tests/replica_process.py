@@ -3,17 +3,13 @@ several server processes, with the model's pace in the test's hands: with WXGPT_
 set, every forward pass waits until that file allows it (tests/pace.py).
 """
 
-import os
 import sys
-from pathlib import Path
 
-from tests.pace import GATE_ENV, hold_forward_passes
+from tests.pace import hold_if_asked
 
 
 def main() -> None:
-    gate = os.environ.get(GATE_ENV)
-    if gate:
-        hold_forward_passes(Path(gate))
+    hold_if_asked()
     from server.cli import main as wxgpt
 
     wxgpt(sys.argv[1:])
