@@ -128,7 +128,12 @@ class LiveServer:
 
 
 def start_test_server(
-    model: Path, db_path: Path, chat: dict[str, Any] | None = None, **overrides: Any
+    model: Path,
+    db_path: Path,
+    chat: dict[str, Any] | None = None,
+    *,
+    ready_timeout: float = 60.0,
+    **overrides: Any,
 ) -> LiveServer:
     """A started server on a SQLite file with dev login; greedy, short replies unless told."""
     values: dict[str, Any] = {
@@ -139,7 +144,7 @@ def start_test_server(
         "max_concurrent_generations": 2,
         **overrides,
     }
-    server = LiveServer(Settings(_env_file=None, **values)).start()
+    server = LiveServer(Settings(_env_file=None, **values)).start(ready_timeout)
     server.call(save_chat_settings({"temperature": 0, "max_new_tokens": 12, **(chat or {})}))
     return server
 
