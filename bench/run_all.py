@@ -16,7 +16,15 @@ from pathlib import Path
 
 import torch
 
-from bench import concurrency, coordination, idle, long_prompt, overhead, storage_rate
+from bench import (
+    concurrency,
+    coordination,
+    idle,
+    llama_cpp,
+    long_prompt,
+    overhead,
+    storage_rate,
+)
 
 Rows = list[dict[str, str]]
 BENCHMARKS: dict[str, tuple[str, Callable[[bool], Rows]]] = {
@@ -35,6 +43,11 @@ BENCHMARKS: dict[str, tuple[str, Callable[[bool], Rows]]] = {
     "coordination": (
         "Coordination: Redis commands of one replica, and replicas per Redis",
         coordination.run,
+    ),
+    "llama_cpp": (
+        "llama.cpp: llama-server directly vs wxgpt's remote engine in front of it (greedy, "
+        "--ignore-eos; times in s)",
+        llama_cpp.run,
     ),
 }
 RESULTS = Path(__file__).with_name("RESULTS.md")

@@ -139,6 +139,16 @@ class Settings(BaseSettings):
         self.engine = "remote"
         return self
 
+    @model_validator(mode="after")
+    def _a_gguf_file_only_for_the_remote_engine(self) -> "Settings":
+        if self.model is not None and self.model.endswith(".gguf") and self.engine != "remote":
+            raise ValueError(
+                f"WXGPT_MODEL={self.model} is a GGUF file, which wxgpt reads only the tokenizer "
+                "of; serve it with llama.cpp's llama-server and set WXGPT_INFERENCE_URL, or "
+                "point WXGPT_MODEL at a model folder for a local engine"
+            )
+        return self
+
     def engine_config(self, events: EngineEvents | None = None) -> EngineConfig:
         """What the engine is started with; `events` hears of its requests (for /metrics)."""
         return EngineConfig(

@@ -17,15 +17,8 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def long_reply_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny GPT-2 with an 8192-token context: replies of 4000 tokens last seconds, long
-    enough to watch one generate (and to stop it) on any machine."""
-    return build_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2-long"), n_positions=8192)
-
-
-@pytest.fixture(scope="session")
 def chat_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny GPT-2 with a ChatML template and an 8192-token context (long replies)."""
+    """The tiny GPT-2 with a ChatML template and an 8192-token context."""
     return build_tiny_gpt2(
         tmp_path_factory.mktemp("tiny-chat"),
         n_positions=8192,
@@ -41,6 +34,14 @@ def served_chat_model(
     engine = ServeProcess(chat_model, tmp_path_factory.mktemp("serve-chat") / "serve.log").start()
     yield engine
     engine.kill()
+
+
+@pytest.fixture
+def held_engine(served_chat_model: ServeProcess) -> Iterator[ServeProcess]:
+    """The shared `transformers serve`, its gate closed for this test and opened after it."""
+    served_chat_model.gate.allow_more(0)
+    yield served_chat_model
+    served_chat_model.gate.open()
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.pace import GATE_ENV, StepFile
 from tests.serve_engine import MARK
 from tests.server.test_cli import free_port
 
@@ -29,7 +30,8 @@ ENDED = re.compile(rf"{MARK} (aborted|ended) after (\d+) tokens")
 
 class ServeProcess:
     """`transformers serve MODEL` on 127.0.0.1 (through tests.serve_engine, which logs how each
-    generation ended); its output goes to `log_path`."""
+    generation ended); its output goes to `log_path`. Its forward passes wait on `gate`, open
+    when it starts."""
 
     def __init__(self, model: Path, log_path: Path, port: int | None = None) -> None:
         self.model = model
@@ -37,13 +39,21 @@ class ServeProcess:
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
+        self.gate = StepFile(log_path.with_suffix(".gate"))
 
     def start(self, timeout: float = 180.0) -> "ServeProcess":
         """Start it and wait until /health answers 200."""
         command = [sys.executable, "-m", "tests.serve_engine", str(self.model)]
         command += ["--host", "127.0.0.1", "--port", str(self.port), "--device", "cpu"]
         # One thread: the machine is shared, and the test server generates beside it.
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "TRANSFORMERS_VERBOSITY": "info"}
+        self.gate = StepFile(self.gate.path)
+        self.gate.open()
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": "1",
+            "TRANSFORMERS_VERBOSITY": "info",
+            GATE_ENV: str(self.gate.path),
+        }
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=Path.cwd()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import pytest
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -127,7 +128,12 @@ class LiveServer:
 
 
 def start_test_server(
-    model: Path, db_path: Path, chat: dict[str, Any] | None = None, **overrides: Any
+    model: Path,
+    db_path: Path,
+    chat: dict[str, Any] | None = None,
+    *,
+    ready_timeout: float = 60.0,
+    **overrides: Any,
 ) -> LiveServer:
     """A started server on a SQLite file with dev login; greedy, short replies unless told."""
     values: dict[str, Any] = {
@@ -138,7 +144,7 @@ def start_test_server(
         "max_concurrent_generations": 2,
         **overrides,
     }
-    server = LiveServer(Settings(_env_file=None, **values)).start()
+    server = LiveServer(Settings(_env_file=None, **values)).start(ready_timeout)
     server.call(save_chat_settings({"temperature": 0, "max_new_tokens": 12, **(chat or {})}))
     return server
 
@@ -177,6 +183,22 @@ async def recv_until(
         frames.append(frame)
         if frame["type"] in types:
             return frames
+
+
+async def stop_reply(ws: ClientConnection) -> list[dict[str, Any]]:
+    """Send `stop`, then a ping: the server reads a socket's frames in order, so once the pong
+    is back the reply's stop flag is set. Returns the frames up to the pong."""
+    await ws.send(json.dumps({"type": "stop"}))
+    await ws.send(json.dumps({"type": "ping"}))
+    return [f for f in await recv_until(ws, "pong") if f["type"] != "pong"]
+
+
+async def until_logged(caplog: pytest.LogCaptureFixture, words: str, timeout: float = 30.0) -> None:
+    """Wait until a record containing `words` was logged (from any thread)."""
+    deadline = time.monotonic() + timeout
+    while not any(words in record.getMessage() for record in caplog.records):
+        assert time.monotonic() < deadline, f"nothing logged {words!r}"
+        await asyncio.sleep(0.01)
 
 
 async def closed_with(ws: ClientConnection, timeout: float = 30.0) -> tuple[int, str]:

@@ -1,5 +1,5 @@
 """Several real `wxgpt serve` processes sharing one PostgreSQL database and one Redis, each
-on its own loopback port, with the model's pace held by the test (tests/replica_process.py)."""
+on its own loopback port, with the model's pace held by the test (tests/pace.py)."""
 
 import asyncio
 import os
@@ -16,7 +16,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.live_server import recv
-from tests.replica_process import GATE_ENV, StepFile
+from tests.pace import GATE_ENV, StepFile
 
 READY_WITHIN_S = 120
 
@@ -108,6 +108,8 @@ def replica_env(
         "WXGPT_LEASE_SECONDS": "2",
         "WXGPT_REPLY_SAVE_INTERVAL": "0.1",
         "WXGPT_RESUME_GRACE_SECONDS": "60",
+        # One test spreads 20 sockets of one user over the replicas.
+        "WXGPT_MAX_SOCKETS_PER_USER": "25",
         **extra,
     }
 

@@ -2,7 +2,8 @@
 generation ends, saying whether it ran to its end or was aborted, and after how many tokens.
 
 The server aborts a generation whose client went away by raising from its streamer's `put`
-at the next token; that line is how a test sees the engine itself stop.
+at the next token; that line is how a test sees the engine itself stop. Its forward passes
+wait on the gate file that WXGPT_TEST_GATE_FILE names (tests/pace.py).
 """
 
 import sys
@@ -10,6 +11,8 @@ from typing import Any
 
 from transformers.cli.serving import utils
 from transformers.cli.transformers import main
+
+from tests.pace import hold_if_asked
 
 MARK = "wxgpt-test-engine:"
 
@@ -34,6 +37,7 @@ def _observe_streamer() -> None:
 
 
 if __name__ == "__main__":
+    hold_if_asked()
     _observe_streamer()
     sys.argv = ["transformers", "serve", *sys.argv[1:]]
     sys.exit(main())

@@ -117,14 +117,13 @@ class ReplyService:
             and owner
             and owner != self._coordinator.replica_id
         ):
-            if await self._coordinator.replica_alive(owner):
-                seen = await RemoteReply(self._coordinator, message_id, owner).follow(
-                    watcher, offset
-                )
-                if watcher.left or watcher.is_released:
-                    return
-                # The owner went away mid-reply: send what a survivor stores of it.
-                offset = max(offset, len(seen))
+            # Followed even if the owner looks gone: the follower tells a dead owner from a
+            # late heartbeat, and a dead one's stream still holds what it wrote.
+            seen = await RemoteReply(self._coordinator, message_id, owner).follow(watcher, offset)
+            if watcher.left or watcher.is_released:
+                return
+            # The owner went away mid-reply: send what a survivor stores of it.
+            offset = max(offset, len(seen))
             reply = await settled_reply(user_id, message_id, self._coordinator.lease_seconds * 3)
         await _replay(user_id, reply, watcher.send, offset)
 

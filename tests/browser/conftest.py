@@ -17,9 +17,16 @@ from tests.live_server import LiveServer, start_test_server
 
 @pytest.fixture(scope="session", autouse=True)
 def _console_and_browser() -> None:
-    """The built console (built here when missing) and Debian's Chromium."""
-    ensure_console_built()
-    require_chromium()
+    """The built console (built here when missing) and Debian's Chromium; without them the
+    tests fail with what to run, not a traceback."""
+    problem = None
+    try:
+        ensure_console_built()
+        require_chromium()
+    except RuntimeError as exc:
+        problem = str(exc)
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
 
 
 @pytest.fixture

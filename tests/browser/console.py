@@ -47,7 +47,8 @@ def require_chromium() -> None:
     """Fail with the fix when Debian's Chromium is not installed."""
     if not CHROMIUM.is_file():
         raise RuntimeError(
-            f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)"
+            f"{CHROMIUM} is missing: run `make system-packages` as root, or"
+            " `sudo apt-get install -y --no-install-recommends chromium fonts-noto-cjk`"
         )
 
 

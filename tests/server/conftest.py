@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from tests.live_server import LiveServer, start_test_server
+from tests.pace import StepFile, forward_gate
 
 ServerFactory = Callable[..., LiveServer]
 
@@ -30,3 +31,11 @@ def start_server(tiny_model: Path, tmp_path: Path) -> Iterator[ServerFactory]:
 @pytest.fixture
 def server(start_server: ServerFactory) -> LiveServer:
     return start_server()
+
+
+@pytest.fixture
+def gate(start_server: ServerFactory, tmp_path: Path) -> Iterator[StepFile]:
+    """Holds every forward pass of the test's servers until the test allows it (none at
+    first). It depends on start_server so that it opens before the servers stop."""
+    with forward_gate(tmp_path / "forward.gate") as steps:
+        yield steps

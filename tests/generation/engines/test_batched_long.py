@@ -23,8 +23,8 @@ LONG = SamplingParams(temperature=0, repetition_penalty=1.3, max_new_tokens=20)
 
 
 @pytest.fixture(scope="module")
-def loaded_long(long_reply_model: Path) -> LoadedModel:
-    return load_model(ModelSpec(source=str(long_reply_model)))
+def loaded_long(chat_model: Path) -> LoadedModel:
+    return load_model(ModelSpec(source=str(chat_model)))
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 import asyncio
 import json
 
-from tests.live_server import LiveServer, chat_frame, open_chat, recv, recv_until
+from tests.live_server import LiveServer, chat_frame, open_chat, recv, recv_until, stop_reply
+from tests.pace import StepFile
 from tests.server.conftest import ServerFactory
 
 QUESTIONS = ["hello there", "what do cats eat when nobody is looking", "a story please"]
@@ -37,12 +38,14 @@ async def test_batched_engine_serves_concurrent_chats_like_the_single_one(
         assert done["usage"] == expected_done["usage"]
 
 
-async def test_stop_on_the_batched_engine(start_server: ServerFactory) -> None:
+async def test_stop_on_the_batched_engine(start_server: ServerFactory, gate: StepFile) -> None:
     server = start_server(chat={"max_new_tokens": 500}, engine="batched")
     ws, _ = await open_chat(server, server.login())
+    gate.allow_more(2)
     await ws.send(chat_frame("tell me a long story"))
     await recv_until(ws, "delta")
-    await ws.send(json.dumps({"type": "stop"}))
+    await stop_reply(ws)
+    gate.open()
     done = (await recv_until(ws, "done"))[-1]
     assert done["finish_reason"] == "cancelled"
     assert done["usage"]["completion_tokens"] < 500

@@ -19,9 +19,9 @@ LONGEST = "\U00020000" * (LIMIT // 4)
 
 
 @pytest.fixture
-def server(start_server: ServerFactory, long_reply_model: Path) -> LiveServer:
+def server(start_server: ServerFactory, chat_model: Path) -> LiveServer:
     return start_server(
-        model=long_reply_model,
+        model=chat_model,
         chat={"max_new_tokens": 100, "repetition_penalty": 1.3},
         max_message_tokens=LIMIT,
         prefill_chunk_tokens=CHUNK,

@@ -14,7 +14,15 @@ import pytest
 
 from server.config import Settings
 from tests.inference_engine import ServeProcess, StandInEngine, chat_chunk, free_port
-from tests.live_server import LiveServer, chat_frame, error_of, open_chat, recv, recv_until
+from tests.live_server import (
+    LiveServer,
+    chat_frame,
+    error_of,
+    open_chat,
+    recv,
+    recv_until,
+    stop_reply,
+)
 from tests.server.chat.test_socket import stored_messages
 from tests.server.conftest import ServerFactory
 from tests.server.ops.test_metrics import scrape, value
@@ -105,53 +113,58 @@ async def test_a_chat_streams_what_the_engine_generates(
 
 
 async def test_stop_closes_the_stream_and_the_engine_aborts(
-    start_server: ServerFactory, served_chat_model: ServeProcess, chat_model: Path
+    start_server: ServerFactory, held_engine: ServeProcess, chat_model: Path
 ) -> None:
     server = start_server(
-        inference_url=served_chat_model.url, model=chat_model, chat={"max_new_tokens": 4000}
+        inference_url=held_engine.url, model=chat_model, chat={"max_new_tokens": 40}
     )
     token = server.login()
     ws, _ = await open_chat(server, token)
-    seen = len(served_chat_model.generations())
+    seen = len(held_engine.generations())
+    held_engine.gate.allow_more(2)
     await ws.send(chat_frame("tell me a long story"))
     frames = await recv_until(ws, "delta")
-    await ws.send(json.dumps({"type": "stop"}))
+    frames += await stop_reply(ws)
+    # The stream is closed while the engine waits at its gate: its next token finds it gone.
     frames += await recv_until(ws, "done")
+    held_engine.gate.open()
     await ws.close()
     done = frames[-1]
     assert done["finish_reason"] == "cancelled"
-    assert done["usage"]["completion_tokens"] < 4000
+    assert done["usage"]["completion_tokens"] < 40
     reply = stored_messages(server, token, frames[0]["conversation_id"])[-1]
     assert (reply["status"], reply["content"]) == ("stopped", text_of(frames))
     # The engine's own log: its generation was aborted (the client went), not run to the end.
-    how, tokens = (await served_chat_model.wait_for_generations(seen + 1))[seen]
+    how, tokens = (await held_engine.wait_for_generations(seen + 1))[seen]
     assert how == "aborted"
-    assert tokens < 4000
+    assert tokens < 40
 
 
 async def test_a_reply_nobody_comes_back_for_is_aborted_in_the_engine(
-    start_server: ServerFactory, served_chat_model: ServeProcess, chat_model: Path
+    start_server: ServerFactory, held_engine: ServeProcess, chat_model: Path
 ) -> None:
     server = start_server(
-        inference_url=served_chat_model.url,
+        inference_url=held_engine.url,
         model=chat_model,
         resume_grace_seconds=0.2,
-        chat={"max_new_tokens": 4000},
+        chat={"max_new_tokens": 40},
     )
     token = server.login()
     ws, _ = await open_chat(server, token)
-    seen = len(served_chat_model.generations())
+    seen = len(held_engine.generations())
+    held_engine.gate.allow_more(2)
     await ws.send(chat_frame("tell me a long story"))
     start = await recv(ws)
     await recv_until(ws, "delta")
     await ws.close()
-    how, tokens = (await served_chat_model.wait_for_generations(seen + 1))[seen]
-    assert (how, tokens < 4000) == ("aborted", True)
     await wait_until(
         lambda: (
             stored_messages(server, token, start["conversation_id"])[-1]["status"] == "interrupted"
         )
     )
+    held_engine.gate.open()
+    how, tokens = (await held_engine.wait_for_generations(seen + 1))[seen]
+    assert (how, tokens < 40) == ("aborted", True)
 
 
 async def test_an_engine_killed_mid_reply_fails_it_refunded_and_readyz_follows(
@@ -163,10 +176,11 @@ async def test_an_engine_killed_mid_reply_fails_it_refunded_and_readyz_follows(
             inference_url=engine.url,
             model=chat_model,
             inference_health_interval=0.1,
-            chat={"max_new_tokens": 4000},
+            chat={"max_new_tokens": 40},
         )
         token = server.login()
         ws, ready = await open_chat(server, token)
+        engine.gate.allow_more(2)
         await ws.send(chat_frame("tell me a long story"))
         frames = await recv_until(ws, "delta")
         engine.kill()
@@ -193,9 +207,11 @@ async def test_an_engine_killed_mid_reply_fails_it_refunded_and_readyz_follows(
 
         engine = ServeProcess(chat_model, tmp_path / "serve.log", port=engine.port).start()
         await wait_until(lambda: readyz(server).status_code == 200)
+        engine.gate.allow_more(2)
         await ws.send(chat_frame("and now?"))
         await recv_until(ws, "delta")
-        await ws.send(json.dumps({"type": "stop"}))
+        await stop_reply(ws)
+        engine.gate.open()
         assert (await recv_until(ws, "done"))[-1]["finish_reason"] == "cancelled"
         await ws.close()
     finally:

@@ -1,27 +1,35 @@
+import asyncio
 import json
 import sqlite3
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.live_server import LiveServer, chat_frame, open_chat, recv, recv_until
+from tests.live_server import (
+    LiveServer,
+    chat_frame,
+    open_chat,
+    recv,
+    recv_until,
+    stop_reply,
+    until_logged,
+)
+from tests.pace import StepFile
 from tests.server.chat.test_socket import stored_messages, wait_for_status
 from tests.server.conftest import ServerFactory
 
-# Greedy, and the tiny model never ends a reply early. On the long-context tiny model these
-# replies run for seconds even on a fast machine, so a test can drop, resume or stop
-# one in the middle of it.
-MAX_NEW_TOKENS = 4000
-LONG = {"max_new_tokens": MAX_NEW_TOKENS}
+# Greedy, and the tiny model never ends a reply early: a reply is MAX_NEW_TOKENS long unless
+# stopped. The gate holds the model, so a test drops, resumes or stops a reply mid-way however
+# fast the machine is.
+MAX_NEW_TOKENS = 40
 
 
 @pytest.fixture
-def start_long(start_server: ServerFactory, long_reply_model: Path) -> ServerFactory:
-    """Start servers whose replies last long enough to interrupt."""
+def start_held(start_server: ServerFactory, gate: StepFile) -> ServerFactory:
+    """Start servers whose model runs only as far as the gate allows."""
 
     def start(**overrides: Any) -> LiveServer:
-        return start_server(model=str(long_reply_model), chat=LONG, **overrides)
+        return start_server(chat={"max_new_tokens": MAX_NEW_TOKENS}, **overrides)
 
     return start
 
@@ -35,9 +43,11 @@ def text_of(frames: list[dict[str, Any]]) -> str:
 
 
 async def start_and_drop(
-    server: LiveServer, token: str, client_msg_id: str | None = None
+    server: LiveServer, gate: StepFile, token: str, client_msg_id: str | None = None
 ) -> tuple[dict[str, Any], str]:
-    """Ask for a long reply, read its start and three pieces, then drop the socket."""
+    """Ask for a reply, read its start and three pieces, then drop the socket; the gate then
+    holds the reply after its fourth token at most."""
+    gate.allow_more(4)  # the prefill and three decoding steps
     ws, _ = await open_chat(server, token)
     await ws.send(chat_frame("tell me everything", client_msg_id=client_msg_id))
     start = await recv(ws)
@@ -59,18 +69,20 @@ def ledger_rows(server: LiveServer, client_msg_id: str) -> list[tuple[str, int]]
 
 
 async def test_drop_mid_reply_then_resume_from_the_last_offset_gives_the_whole_reply(
-    start_long: ServerFactory,
+    start_held: ServerFactory, gate: StepFile
 ) -> None:
-    server = start_long()
+    server = start_held()
     token = server.login()
-    start, received = await start_and_drop(server, token)
+    start, received = await start_and_drop(server, gate, token)
     ws, _ = await open_chat(server, token)
     await ws.send(chat_frame("meanwhile, another question"))
     busy = await recv(ws)
     assert busy["code"] == "busy", "the dropped reply still generates: one reply at a time"
 
     await ws.send(resume_frame(start["message_id"], len(received)))
-    frames = await recv_until(ws, "done")
+    frames = [await recv(ws)]
+    gate.open()
+    frames += await recv_until(ws, "done")
     assert frames[0] == start
     assert [f["type"] for f in frames[1:-1]] == ["delta"] * (len(frames) - 2)
     assert len(frames) > 3, "caught up at once, then live pieces"
@@ -106,11 +118,14 @@ async def test_resume_after_the_reply_ended_replays_the_stored_text(server: Live
 
 
 async def test_after_the_grace_period_the_reply_is_stored_interrupted_and_resumable(
-    start_long: ServerFactory,
+    start_held: ServerFactory, gate: StepFile, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server = start_long(resume_grace_seconds=0.2)
+    server = start_held(resume_grace_seconds=0.2)
+    caplog.set_level("INFO", logger="server.chat.live_replies")
     token = server.login()
-    start, received = await start_and_drop(server, token)
+    start, received = await start_and_drop(server, gate, token)
+    await until_logged(caplog, "nobody came back within 0.2 s")
+    gate.open()
     reply = await wait_for_status(server, token, start["conversation_id"], "interrupted")
     assert reply["content"].startswith(received)
     assert reply["completion_tokens"] < MAX_NEW_TOKENS
@@ -126,14 +141,17 @@ async def test_after_the_grace_period_the_reply_is_stored_interrupted_and_resuma
     await ws.close()
 
 
-async def test_stop_on_the_resuming_socket_stops_the_reply(start_long: ServerFactory) -> None:
-    server = start_long()
+async def test_stop_on_the_resuming_socket_stops_the_reply(
+    start_held: ServerFactory, gate: StepFile
+) -> None:
+    server = start_held()
     token = server.login()
-    start, received = await start_and_drop(server, token)
+    start, received = await start_and_drop(server, gate, token)
     ws, _ = await open_chat(server, token)
     await ws.send(resume_frame(start["message_id"], len(received)))
     caught_up = await recv_until(ws, "delta")
-    await ws.send(json.dumps({"type": "stop"}))
+    caught_up += await stop_reply(ws)
+    gate.open()
     frames = caught_up + await recv_until(ws, "done")
     assert frames[-1]["finish_reason"] == "cancelled"
     assert frames[-1]["usage"]["completion_tokens"] < MAX_NEW_TOKENS
@@ -143,14 +161,16 @@ async def test_stop_on_the_resuming_socket_stops_the_reply(start_long: ServerFac
 
 
 async def test_same_client_msg_id_while_generating_joins_the_reply_and_charges_once(
-    start_long: ServerFactory,
+    start_held: ServerFactory, gate: StepFile
 ) -> None:
-    server = start_long()
+    server = start_held()
     token = server.login()
-    start, received = await start_and_drop(server, token, client_msg_id="retry-1")
+    start, received = await start_and_drop(server, gate, token, client_msg_id="retry-1")
     ws, _ = await open_chat(server, token)
     await ws.send(chat_frame("tell me everything", client_msg_id="retry-1"))
-    frames = await recv_until(ws, "done")
+    frames = [await recv(ws)]
+    gate.open()
+    frames += await recv_until(ws, "done")
     assert frames[0] == start
     assert frames[-1]["quota"] == 99
     assert text_of(frames).startswith(received)
@@ -169,16 +189,20 @@ async def test_same_client_msg_id_while_generating_joins_the_reply_and_charges_o
 
 
 async def test_double_tap_on_two_open_sockets_streams_one_reply_to_both(
-    start_long: ServerFactory,
+    start_held: ServerFactory, gate: StepFile
 ) -> None:
-    server = start_long()
+    server = start_held()
     token = server.login()
     first, _ = await open_chat(server, token)
     second, _ = await open_chat(server, token)
+    gate.allow_more(2)
     await first.send(chat_frame("twice", client_msg_id="tap-tap"))
     early = await recv_until(first, "delta")
     await second.send(chat_frame("twice", client_msg_id="tap-tap"))
-    on_second = await recv_until(second, "done")
+    on_second = [await recv(second)]
+    assert on_second[0]["type"] == "start"
+    gate.open()
+    on_second += await recv_until(second, "done")
     on_first = early + await recv_until(first, "done")
     assert on_first[0] == on_second[0]
     reply = stored_messages(server, token, on_second[0]["conversation_id"])[-1]
@@ -190,9 +214,9 @@ async def test_double_tap_on_two_open_sockets_streams_one_reply_to_both(
 
 
 async def test_foreign_stale_and_non_reply_message_ids_are_not_found(
-    start_long: ServerFactory,
+    start_held: ServerFactory, gate: StepFile
 ) -> None:
-    server = start_long()
+    server = start_held()
     owner = server.login()
     owner_ws, _ = await open_chat(server, owner)
     await owner_ws.send(chat_frame("private"))
@@ -205,6 +229,7 @@ async def test_foreign_stale_and_non_reply_message_ids_are_not_found(
         assert (error["code"], error["message"]) == ("not_found", f"reply {message_id} not found")
     await owner_ws.send(resume_frame(question_id, 0))
     assert (await recv_until(owner_ws, "error"))[-1]["code"] == "busy", "still streaming here"
+    gate.open()
     await recv_until(owner_ws, "done")
     await owner_ws.send(resume_frame(question_id, 0))
     assert (await recv(owner_ws))["code"] == "not_found", "a question is not a reply"
@@ -214,10 +239,12 @@ async def test_foreign_stale_and_non_reply_message_ids_are_not_found(
     await intruder_ws.close()
 
 
-async def test_bad_offsets_are_refused_with_the_limit(start_long: ServerFactory) -> None:
-    server = start_long()
+async def test_bad_offsets_are_refused_with_the_limit(
+    start_held: ServerFactory, gate: StepFile
+) -> None:
+    server = start_held()
     token = server.login()
-    start, received = await start_and_drop(server, token)
+    start, received = await start_and_drop(server, gate, token)
     ws, _ = await open_chat(server, token)
     await ws.send(resume_frame(start["message_id"], -1))
     error = await recv(ws)
@@ -227,21 +254,27 @@ async def test_bad_offsets_are_refused_with_the_limit(start_long: ServerFactory)
     error = await recv(ws)
     assert error["code"] == "bad_request"
     assert "offset 1000000 is beyond the" in error["message"]
+    gate.open()
     await ws.send(resume_frame(start["message_id"], len(received)))
     assert (await recv_until(ws, "done"))[-1]["finish_reason"] == "length"
     await ws.close()
 
 
 async def test_shutdown_stores_a_running_reply_as_interrupted(
-    start_long: ServerFactory,
+    start_held: ServerFactory, gate: StepFile, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server = start_long()
+    server = start_held()
+    caplog.set_level("INFO", logger="server.chat.live_replies")
     token = server.login()
+    gate.allow_more(4)
     ws, _ = await open_chat(server, token)
     await ws.send(chat_frame("until the lights go out"))
     start = await recv(ws)
     received = text_of([await recv(ws) for _ in range(3)])
-    server.stop()
+    stopping = asyncio.create_task(asyncio.to_thread(server.stop))
+    await until_logged(caplog, "shutting down: storing 1 running replies")
+    gate.open()
+    await stopping
     db = sqlite3.connect(server.settings.db_url.removeprefix("sqlite://"))
     status, content, tokens = db.execute(
         "SELECT status, content, completion_tokens FROM messages WHERE id = ?",
@@ -254,9 +287,10 @@ async def test_shutdown_stores_a_running_reply_as_interrupted(
 
 
 async def test_retry_while_waiting_in_line_tells_the_place_then_streams(
-    start_long: ServerFactory,
+    start_held: ServerFactory, gate: StepFile
 ) -> None:
-    server = start_long(max_concurrent_generations=1)
+    server = start_held(max_concurrent_generations=1)
+    gate.allow_more(1)
     first_ws, _ = await open_chat(server, server.login())
     await first_ws.send(chat_frame("I got the slot"))
     await recv_until(first_ws, "delta")
@@ -268,7 +302,8 @@ async def test_retry_while_waiting_in_line_tells_the_place_then_streams(
     ws, _ = await open_chat(server, token)
     await ws.send(chat_frame("I wait", client_msg_id="in-line"))
     assert await recv(ws) == {"type": "queued", "position": 1}
-    await first_ws.send(json.dumps({"type": "stop"}))
+    await stop_reply(first_ws)
+    gate.open()
     frames = await recv_until(ws, "done")
     assert frames[0]["type"] == "start"
     assert frames[-1]["finish_reason"] == "length"

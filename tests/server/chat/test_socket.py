@@ -9,7 +9,16 @@ from transformers import AutoTokenizer
 from websockets.exceptions import ConnectionClosed
 
 from generation.prompts import Turn, make_format
-from tests.live_server import LiveServer, chat_frame, open_chat, recv, recv_until
+from tests.live_server import (
+    LiveServer,
+    chat_frame,
+    open_chat,
+    recv,
+    recv_until,
+    stop_reply,
+    until_logged,
+)
+from tests.pace import StepFile
 from tests.pg import new_pg_database
 from tests.server.conftest import ServerFactory
 
@@ -86,16 +95,18 @@ async def test_second_turn_prompt_holds_the_first_turn(
     await ws.close()
 
 
-async def test_stop_mid_reply_stops_the_model(start_server: ServerFactory) -> None:
+async def test_stop_mid_reply_stops_the_model(start_server: ServerFactory, gate: StepFile) -> None:
     server = start_server(chat={"max_new_tokens": 500})
     token = server.login()
     ws, _ = await open_chat(server, token)
+    gate.allow_more(4)  # the prefill and three decoding steps
     await ws.send(chat_frame("tell me a long story"))
     start = await recv(ws)
     assert start["type"] == "start"
     seen = [await recv(ws) for _ in range(3)]
     assert all(f["type"] == "delta" for f in seen)
-    await ws.send(json.dumps({"type": "stop"}))
+    seen += await stop_reply(ws)
+    gate.open()
     frames = await recv_until(ws, "done")
     done = frames[-1]
     assert done["finish_reason"] == "cancelled"
@@ -114,31 +125,36 @@ async def test_stop_mid_reply_stops_the_model(start_server: ServerFactory) -> No
 
 
 async def test_model_stops_within_one_step_of_the_flag(
-    start_server: ServerFactory, caplog: pytest.LogCaptureFixture
+    start_server: ServerFactory, gate: StepFile, caplog: pytest.LogCaptureFixture
 ) -> None:
     server = start_server(chat={"max_new_tokens": 500})
     token = server.login()
     ws, _ = await open_chat(server, token)
     caplog.set_level("INFO", logger="server.chat.replies")
+    gate.allow_more(2)
     await ws.send(chat_frame("go on"))
     await recv_until(ws, "delta")
-    await ws.send(json.dumps({"type": "stop"}))
+    await stop_reply(ws)
+    gate.open()
     await recv_until(ws, "done")
     assert steps_after_the_flag(caplog) <= 1
     await ws.close()
 
 
 async def test_closing_the_socket_mid_reply_stores_the_partial_reply_after_the_grace_period(
-    start_server: ServerFactory, caplog: pytest.LogCaptureFixture
+    start_server: ServerFactory, gate: StepFile, caplog: pytest.LogCaptureFixture
 ) -> None:
     server = start_server(resume_grace_seconds=0.2, chat={"max_new_tokens": 500})
     token = server.login()
     ws, _ = await open_chat(server, token)
-    caplog.set_level("INFO", logger="server.chat.replies")
+    caplog.set_level("INFO", logger="server.chat")
+    gate.allow_more(3)
     await ws.send(chat_frame("keep talking"))
     start = await recv(ws)
     received = "".join([(await recv(ws))["text"] for _ in range(2)])
     await ws.close()
+    await until_logged(caplog, "nobody came back within 0.2 s")
+    gate.open()
     reply = await wait_for_status(server, token, start["conversation_id"], "interrupted")
     assert reply["content"].startswith(received)
     assert 0 < reply["completion_tokens"] < 500
@@ -298,10 +314,13 @@ async def test_another_users_conversation_is_not_found(server: LiveServer) -> No
     await intruder_ws.close()
 
 
-async def test_second_chat_while_streaming_is_busy(start_server: ServerFactory) -> None:
+async def test_second_chat_while_streaming_is_busy(
+    start_server: ServerFactory, gate: StepFile
+) -> None:
     server = start_server(chat={"max_new_tokens": 100})
     token = server.login()
     ws, _ = await open_chat(server, token)
+    gate.allow_more(1)
     await ws.send(chat_frame("first"))
     await recv_until(ws, "delta")
     await ws.send(chat_frame("second"))
@@ -310,17 +329,19 @@ async def test_second_chat_while_streaming_is_busy(start_server: ServerFactory) 
     other_ws, _ = await open_chat(server, token)
     await other_ws.send(chat_frame("from my other phone"))
     assert (await recv(other_ws))["code"] == "busy", "one reply at a time per user, across sockets"
-    await ws.send(json.dumps({"type": "stop"}))
+    await stop_reply(ws)
+    gate.open()
     assert (await recv_until(ws, "done"))[-1]["finish_reason"] == "cancelled"
     await ws.close()
     await other_ws.close()
 
 
 async def test_full_queue_answers_busy_and_waiting_replies_see_their_place(
-    start_server: ServerFactory,
+    start_server: ServerFactory, gate: StepFile
 ) -> None:
     server = start_server(max_concurrent_generations=1, max_queue=1, chat={"max_new_tokens": 60})
     sockets = [(await open_chat(server, server.login()))[0] for _ in range(3)]
+    gate.allow_more(1)
     await sockets[0].send(chat_frame("one"))
     await recv_until(sockets[0], "delta")
     await sockets[1].send(chat_frame("two"))
@@ -329,6 +350,7 @@ async def test_full_queue_answers_busy_and_waiting_replies_see_their_place(
     full = await recv(sockets[2])
     assert full["code"] == "busy"
     assert "1 replies are already waiting" in full["message"]
+    gate.open()
     assert (await recv_until(sockets[1], "start"))[-1]["type"] == "start"
     assert (await recv_until(sockets[1], "done"))[-1]["finish_reason"] == "length"
     for ws in sockets:

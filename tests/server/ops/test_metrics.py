@@ -1,12 +1,11 @@
 """/metrics on a real server: Prometheus text that prometheus-client parses, counters that
 move with replies, and one registry per app."""
 
-import json
-
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.live_server import LiveServer, chat_frame, open_chat, recv, recv_until
+from tests.live_server import LiveServer, chat_frame, open_chat, recv, recv_until, stop_reply
+from tests.pace import StepFile
 from tests.server.conftest import ServerFactory
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -62,12 +61,16 @@ async def test_metrics_move_as_replies_are_generated(start_server: ServerFactory
     await ws.close()
 
 
-async def test_a_stopped_reply_counts_as_cancelled(start_server: ServerFactory) -> None:
+async def test_a_stopped_reply_counts_as_cancelled(
+    start_server: ServerFactory, gate: StepFile
+) -> None:
     server = start_server(chat={"max_new_tokens": 500})
     ws, _ = await open_chat(server, server.login())
+    gate.allow_more(2)
     await ws.send(chat_frame("go on and on"))
     await recv_until(ws, "delta")
-    await ws.send(json.dumps({"type": "stop"}))
+    await stop_reply(ws)
+    gate.open()
     done = (await recv_until(ws, "done"))[-1]
     samples = scrape(server)
     assert value(samples, "wxgpt_replies_total", finish_reason="cancelled") == 1

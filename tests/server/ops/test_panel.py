@@ -9,7 +9,17 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.live_server import LiveServer, chat_frame, error_of, open_chat, recv, recv_until
+from tests.live_server import (
+    LiveServer,
+    chat_frame,
+    error_of,
+    open_chat,
+    recv,
+    recv_until,
+    until_logged,
+)
+from tests.pace import StepFile
+from tests.server.chat.test_socket import wait_for_status
 from tests.server.conftest import ServerFactory
 
 ENGINE_KEYS = {
@@ -37,11 +47,10 @@ async def closed_with(ws: Any) -> tuple[int | None, str | None]:
 
 
 @pytest.fixture
-def long_replies(start_server: ServerFactory, long_reply_model: Path) -> LiveServer:
-    """Replies of 4000 tokens; one whose socket is gone is cancelled at once, not resumable."""
-    return start_server(
-        model=str(long_reply_model), chat={"max_new_tokens": 4000}, resume_grace_seconds=0
-    )
+def held_replies(start_server: ServerFactory, gate: StepFile) -> LiveServer:
+    """Replies that run only as far as the gate allows; one whose socket is gone is cancelled
+    at once, not resumable."""
+    return start_server(chat={"max_new_tokens": 40}, resume_grace_seconds=0)
 
 
 async def test_ws_ops_refuses_without_an_admin_session(server: LiveServer) -> None:
@@ -72,8 +81,10 @@ def test_unknown_socket_is_not_found(server: LiveServer) -> None:
         assert "nope" in message
 
 
-async def test_ws_ops_pushes_a_snapshot_then_only_what_changed(long_replies: LiveServer) -> None:
-    server = long_replies
+async def test_ws_ops_pushes_a_snapshot_then_only_what_changed(
+    held_replies: LiveServer, gate: StepFile
+) -> None:
+    server = held_replies
     ops = await server.connect(server.admin_login("watcher", role="ops"), "/ws/ops")
     first = await recv(ops)
     assert first["type"] == "snapshot"
@@ -96,14 +107,20 @@ async def test_ws_ops_pushes_a_snapshot_then_only_what_changed(long_replies: Liv
     idle = await recv(ops)
     assert (idle["upsert"], idle["remove"]) == ([], []), "an idle socket is not sent again"
 
+    gate.allow_more(2)
     await chat.send(chat_frame("keep talking"))
     await recv_until(chat, "delta")
+    await recv_until(chat, "delta")
     generating = await recv(ops)
-    while not generating["upsert"] or generating["upsert"][0]["state"] != "generating":
+    while not generating["upsert"] or generating["upsert"][0]["tokens"] != 2:
         generating = await recv(ops)
-    tokens = generating["upsert"][0]["tokens"]
+    assert generating["upsert"][0]["state"] == "generating"
+    gate.allow_more(1)
+    await recv_until(chat, "delta")
     later = await recv(ops)
-    assert later["upsert"][0]["tokens"] > tokens, "a generating row is sent every second"
+    while later["upsert"][0]["tokens"] == 2:
+        later = await recv(ops)
+    assert later["upsert"][0]["tokens"] == 3, "a generating row is sent again as it grows"
     assert later["engine"]["running"] == 1
     assert later["engine"]["tokens_per_s_1m"] > 0
 
@@ -115,11 +132,15 @@ async def test_ws_ops_pushes_a_snapshot_then_only_what_changed(long_replies: Liv
     await ops.close()
 
 
-async def test_kick_closes_the_socket_with_4000_and_is_audited(long_replies: LiveServer) -> None:
-    server = long_replies
+async def test_kick_closes_the_socket_with_4000_and_is_audited(
+    held_replies: LiveServer, gate: StepFile, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = held_replies
+    caplog.set_level("INFO", logger="server.chat.live_replies")
     admin = server.admin_login()
     token, user_id = server.login_user("kicked")
     chat, _ = await open_chat(server, token)
+    gate.allow_more(2)
     await chat.send(chat_frame("talk forever"))
     start = (await recv_until(chat, "delta"))[0]
     snapshot = server.get("/api/ops/snapshot", admin).json()
@@ -133,27 +154,33 @@ async def test_kick_closes_the_socket_with_4000_and_is_audited(long_replies: Liv
             break
     assert (chat.close_code, chat.close_reason) == (4000, "disconnected by operator")
     await server.ops_snapshot_until(admin, lambda s: not s["sockets"])
-    messages = server.get(f"/api/conversations/{start['conversation_id']}/messages", token)
-    reply = messages.json()["items"][-1]
-    assert (reply["status"], reply["finish_reason"]) == ("interrupted", "cancelled")
+    await until_logged(caplog, "nobody came back within 0.0 s")
+    gate.open()
+    reply = await wait_for_status(server, token, start["conversation_id"], "interrupted")
+    assert reply["finish_reason"] == "cancelled"
     entry = server.get("/api/admin/audit", admin, action="socket.kick").json()["items"][0]
     assert (entry["admin"], entry["target"]) == ("root", f"socket:{socket_id}")
     assert entry["detail"]["user_id"] == user_id
 
 
-async def test_stop_ends_the_reply_as_if_the_user_sent_stop(long_replies: LiveServer) -> None:
-    server = long_replies
+async def test_stop_ends_the_reply_as_if_the_user_sent_stop(
+    held_replies: LiveServer, gate: StepFile
+) -> None:
+    server = held_replies
     admin = server.admin_login()
     token, _ = server.login_user("stopped")
     chat, _ = await open_chat(server, token)
+    gate.allow_more(2)
     await chat.send(chat_frame("talk forever"))
     start = (await recv_until(chat, "delta"))[0]
     socket_id = server.get("/api/ops/snapshot", admin).json()["sockets"][0]["id"]
 
+    # One server: the stop is applied before the answer comes back.
     assert post(server, f"/api/ops/sockets/{socket_id}/stop", admin).status_code == 204
+    gate.open()
     done = (await recv_until(chat, "done"))[-1]
     assert done["finish_reason"] == "cancelled"
-    assert done["usage"]["completion_tokens"] < 4000
+    assert done["usage"]["completion_tokens"] < 40
     messages = server.get(f"/api/conversations/{start['conversation_id']}/messages", token)
     assert messages.json()["items"][-1]["status"] == "stopped"
     await chat.send(json.dumps({"type": "ping"}))

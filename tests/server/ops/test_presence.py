@@ -1,10 +1,9 @@
 """The presence registry on a real server: what /api/ops/snapshot shows of each chat socket."""
 
-import json
-from pathlib import Path
 from typing import Any
 
-from tests.live_server import chat_frame, open_chat, recv, recv_until, socket_of
+from tests.live_server import chat_frame, open_chat, recv, recv_until, socket_of, stop_reply
+from tests.pace import StepFile
 from tests.server.conftest import ServerFactory
 
 
@@ -14,11 +13,9 @@ def state_of(snapshot: dict[str, Any], user_id: int) -> str | None:
 
 
 async def test_presence_follows_connect_queue_generate_and_disconnect(
-    start_server: ServerFactory, long_reply_model: Path
+    start_server: ServerFactory, gate: StepFile
 ) -> None:
-    server = start_server(
-        model=str(long_reply_model), max_concurrent_generations=1, chat={"max_new_tokens": 4000}
-    )
+    server = start_server(max_concurrent_generations=1, chat={"max_new_tokens": 40})
     admin = server.admin_login()
     alice_token, alice = server.login_user("alice")
     bob_token, bob = server.login_user("bob")
@@ -38,6 +35,7 @@ async def test_presence_follows_connect_queue_generate_and_disconnect(
     )
     assert snapshot["engine"]["slots"] == 1
 
+    gate.allow_more(2)
     await alice_ws.send(chat_frame("a long story please"))
     await recv_until(alice_ws, "delta")
     await bob_ws.send(chat_frame("me too"))
@@ -51,7 +49,8 @@ async def test_presence_follows_connect_queue_generate_and_disconnect(
     engine = snapshot["engine"]
     assert (engine["running"], engine["queue_depth"]) == (1, 1)
 
-    await alice_ws.send(json.dumps({"type": "stop"}))
+    await stop_reply(alice_ws)
+    gate.allow_more(1)  # the step in which alice's reply sees its stop; bob's then waits
     alice_done = (await recv_until(alice_ws, "done"))[-1]
     await recv_until(bob_ws, "start")
     snapshot = await server.ops_snapshot_until(admin, lambda s: state_of(s, alice) == "idle")
