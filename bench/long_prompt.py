@@ -88,7 +88,7 @@ def run(quick: bool) -> list[dict[str, str]]:
     model = os.environ.get("WXGPT_MODEL") or ("smollm2" if quick else None)
     message, tokens = longest_message(model)
     rows = []
-    modes = (("chunks of 0.25 s (default)", "512", "0.25"), ("one piece", "100000", "0"))
+    modes = (("chunks of 0.5 s (default)", "512", "0.5"), ("one piece", "100000", "0"))
     for label, chunk, seconds in modes:
         env = {
             "WXGPT_MAX_MESSAGE_TOKENS": str(MAX_TOKENS),

@@ -40,6 +40,7 @@ from generation.engines.base import (
     PreparedReply,
 )
 from generation.engines.batch_cache import BatchCache, check_joinable
+from generation.engines.memory import give_back_freed_memory
 from generation.engines.prompting import PromptPreparer
 from generation.errors import EngineClosed, EngineFailed
 from generation.loading import LoadedModel, load_model
@@ -55,6 +56,8 @@ MAX_FAILURES_IN_A_ROW = 3
 # The smallest chunk a timed prefill runs, and its first, before any chunk was timed.
 MIN_CHUNK_TOKENS = 16
 FIRST_TIMED_CHUNK_TOKENS = 64
+# A group that emptied after holding a context this long gives its memory back at once.
+LONG_CONTEXT_TOKENS = 1024
 
 
 @dataclass(eq=False)
@@ -127,6 +130,8 @@ class _Group:
 
     batch: BatchCache = field(default_factory=BatchCache)
     replies: list[_Reply] = field(default_factory=list)
+    # The widest the batch has been: how much memory it may leave behind when it empties.
+    widest: int = 0
 
 
 class BatchingEngine:
@@ -262,8 +267,17 @@ class BatchingEngine:
                 self._leave_ended(group)
                 if group.replies:
                     self._step(group)
-            # An emptied group's cache goes with it: a long reply's memory is given back.
-            self._groups = [group for group in self._groups if group.replies]
+            self._drop_empty_groups()
+
+    def _drop_empty_groups(self) -> None:
+        """An emptied group's cache goes with it; after a long context's, the freed memory
+        is given back to the system, so a long reply does not leave the process at its peak."""
+        emptied = [group for group in self._groups if not group.replies]
+        if not emptied:
+            return
+        self._groups = [group for group in self._groups if group.replies]
+        if max(group.widest for group in emptied) >= LONG_CONTEXT_TOKENS:
+            give_back_freed_memory(self.loaded.device)
 
     def _fail(self, exc: BaseException) -> None:
         """Mark the engine failed and end every reply it holds or is handed with an error."""
@@ -380,6 +394,7 @@ class BatchingEngine:
             self._groups.append(group)
         group.batch.join(cache)
         group.replies.append(reply)
+        group.widest = max(group.widest, group.batch.width)
 
     def _pick(self, reply: _Reply, ids: list[int], logits: torch.Tensor) -> None:
         """Sample and stream the reply's next token; a failure ends only this reply."""
