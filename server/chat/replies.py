@@ -20,10 +20,12 @@ from server.chat.protocol import ChatFrame, FrameError, ResumeFrame
 from server.chat.remote_replies import RemoteReply, settled_reply
 from server.chat.settings import ChatSettings, load_chat_settings
 from server.coordination.base import Coordinator
-from storage import conversations, exchanges
+from server.safety.checks import PASS, CheckUnavailable, ContentChecker, Verdict
+from server.safety.wechat import Scene
+from storage import conversations, exchanges, moderation
 from storage.errors import ConversationNotFound, DuplicateClientMessage, QuotaExhausted
 from storage.exchanges import Exchange, Lease
-from storage.models import Message, MessageStatus
+from storage.models import CaseKind, Message, MessageStatus
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +52,13 @@ class ReplyService:
         holder: EngineHolder,
         live: LiveReplies,
         coordinator: Coordinator,
+        checker: ContentChecker,
         on_result: ResultHook,
     ) -> None:
         self._holder = holder
         self.live = live
         self._coordinator = coordinator
+        self._checker = checker
         # Told how each generated reply ended (for the ops panel and /metrics).
         self._on_result = on_result
 
@@ -62,24 +66,26 @@ class ReplyService:
         """This replica's claim on a reply, good for one lease period from now."""
         return Lease.starting_now(self._coordinator.replica_id, self._coordinator.lease_seconds)
 
-    async def reply(self, user_id: int, frame: ChatFrame, watcher: Watcher) -> None:
+    async def reply(self, user_id: int, openid: str, frame: ChatFrame, watcher: Watcher) -> None:
         """Answer one chat frame, streaming to `watcher` until the reply ends or it leaves.
 
-        Raises FrameError before anything is stored or charged. A client_msg_id already
-        answered gets that reply (live or stored), never a second one.
+        Raises FrameError before anything is stored or charged, `content_blocked` for a
+        message the content checks refuse. A client_msg_id already answered gets that reply
+        (live or stored), never a second one.
         """
         existing = await exchanges.find_exchange(user_id, frame.client_msg_id)
         if existing is not None:
             await self._follow(user_id, existing[1].id, watcher, 0)
             return
         engine = self._engine()
+        verdict = await self._check_question(user_id, openid, frame)
         busy = _busy_key(user_id)
         if not await self._coordinator.claim(busy):
             raise FrameError(
                 "busy", "one reply at a time: wait for the current reply, or resume it and stop it"
             )
         try:
-            live = await self._accept(engine, user_id, frame)
+            live = await self._accept(engine, user_id, frame, verdict)
         except BaseException:
             await self._coordinator.release(busy)
             raise
@@ -141,10 +147,29 @@ class ReplyService:
             )
         return engine
 
+    async def _check_question(self, user_id: int, openid: str, frame: ChatFrame) -> Verdict:
+        """The checks' verdict on the message; a refused one is filed for review and raised."""
+        try:
+            verdict = await self._checker.check(frame.content, openid, Scene.COMMENT)
+        except CheckUnavailable:
+            raise FrameError(
+                "busy", "the content check is not answering; nothing was charged; try again soon"
+            ) from None
+        if verdict.blocked:
+            await _file(CaseKind.INPUT, user_id, frame.content, verdict, frame.conversation_id)
+            raise FrameError(
+                "content_blocked",
+                "this message was not sent: it breaks the content rules; nothing was charged",
+            )
+        return verdict
+
     async def _accept(
-        self, engine: ReplyEngine, user_id: int, frame: ChatFrame
+        self, engine: ReplyEngine, user_id: int, frame: ChatFrame, verdict: Verdict = PASS
     ) -> LiveReply | None:
-        """Charge, store the question and start generating; None if a twin was accepted."""
+        """Charge, store the question and start generating; None if a twin was accepted.
+
+        A question let through for review is filed with its stored message.
+        """
         prepared = await _prepare(engine, user_id, frame, await load_chat_settings())
         try:
             ticket = engine.reserve()
@@ -158,6 +183,15 @@ class ReplyService:
         if exchange is None:
             ticket.release()
             return None
+        if verdict.for_review:
+            await _file(
+                CaseKind.INPUT,
+                user_id,
+                frame.content,
+                verdict,
+                exchange.conversation_id,
+                exchange.user_message_id,
+            )
         live = self.live.new(user_id, exchange.conversation_id, exchange.reply_id)
         job = _Job(user_id, frame.client_msg_id, exchange, prepared, live, self._on_result)
         self.live.start(live, self._generate(engine, ticket, job))
@@ -174,6 +208,34 @@ class ReplyService:
             )
         finally:
             await self._coordinator.release(_busy_key(job.user_id))
+
+
+async def _file(
+    kind: CaseKind,
+    user_id: int,
+    content: str,
+    verdict: Verdict,
+    conversation_id: int | None,
+    message_id: int | None = None,
+) -> None:
+    await moderation.file_case(
+        kind,
+        user_id,
+        content,
+        verdict=verdict.verdict,
+        checker=verdict.checker,
+        label=verdict.label,
+        conversation_id=conversation_id,
+        message_id=message_id,
+    )
+    logger.info(
+        "%s of user %d filed for review: %s by %s (%s)",
+        kind.value,
+        user_id,
+        verdict.verdict,
+        verdict.checker,
+        verdict.label,
+    )
 
 
 def _busy_key(user_id: int) -> str:
