@@ -12,10 +12,12 @@ from starlette.routing import WebSocketRoute
 
 from generation.engines import EngineHolder, start_engine
 from server import logs
+from server.accounts import profile
 from server.accounts import routes as accounts
 from server.accounts.tokens import TokenCodec
 from server.admin import api as admin_api
 from server.admin import auth as admin_auth
+from server.admin import moderation as admin_moderation
 from server.admin import site as admin_site
 from server.admin.login_limit import LoginLimiter
 from server.chat import history
@@ -33,6 +35,7 @@ from server.ops.metrics import Metrics
 from server.ops.panel import ProcessStats
 from server.ops.presence import Presence
 from server.replica import Replica
+from server.safety import reports
 from server.safety.checks import ContentChecker
 from server.safety.wechat import WeChatChecker
 from server.safety.words import WordList
@@ -71,7 +74,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     presence = Presence(app_metrics, live.tokens_so_far, coordinator)
     app_metrics.watch(presence.__len__, holder, coordinator)
     checker = content_checker(settings, coordinator)
-    replies = ReplyService(holder, live, coordinator, checker, presence.reply_finished)
+    replies = ReplyService(
+        holder,
+        live,
+        coordinator,
+        checker,
+        presence.reply_finished,
+        piece_chars=settings.output_check_chars,
+    )
     replica = Replica(coordinator, live, presence, save_interval=settings.reply_save_interval)
 
     @contextlib.asynccontextmanager
@@ -97,9 +107,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             *health.routes,
             *accounts.routes,
+            *profile.routes,
             *history.routes,
+            *reports.routes,
             *admin_auth.routes,
             *admin_api.routes,
+            *admin_moderation.routes,
             *ops.routes,
             *metrics.routes,
             WebSocketRoute("/ws/chat", chat_socket),
@@ -107,7 +120,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         middleware=[
             Middleware(OriginGuard, origins=origins),
-            Middleware(BodyGuard, limit=settings.max_body_bytes),
+            Middleware(
+                BodyGuard,
+                limit=settings.max_body_bytes,
+                uploads={"/api/me/avatar": profile.AVATAR_UPLOAD},
+            ),
         ],
         exception_handlers={
             ApiError: handle_api_error,

@@ -55,9 +55,13 @@ class ContentChecker:
         self._failure_mode = failure_mode
         self.failures = 0
 
-    async def check(self, text: str, openid: str, scene: Scene) -> Verdict:
-        """The verdict on `text`; raises CheckUnavailable when WeChat failed and mode is closed."""
-        word = await self.words.find(text)
+    async def check(self, text: str, openid: str, scene: Scene, context: str = "") -> Verdict:
+        """The verdict on `text`; raises CheckUnavailable when WeChat failed and mode is closed.
+
+        `context` is text just before it that was checked already: the word list looks
+        across the seam, WeChat sees `text` alone.
+        """
+        word = await self.words.find(context + text)
         if word is not None:
             return Verdict("risky", "words", word)
         if self._wechat is None:

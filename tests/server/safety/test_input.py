@@ -101,13 +101,19 @@ async def test_one_token_serves_many_checks_and_is_refreshed_after_40001(
     for n in range(3):
         await ws.send(chat_frame(f"question {n}"))
         assert (await recv_until(ws, "done"))[-1]["type"] == "done"
+    # The questions and the pieces of their replies, all on one token.
+    asked = [check["content"] for check in wechat.checks]
+    assert [text for text in asked if text.startswith("question")] == [
+        f"question {n}" for n in range(3)
+    ]
+    assert len(asked) > 3
     assert len(wechat.tokens_issued) == 1
-    assert len(wechat.checks) == 3
     wechat.expire_tokens()
+    before = len(wechat.checks)
     await ws.send(chat_frame("after the token expired"))
     assert (await recv_until(ws, "done"))[-1]["type"] == "done"
     assert len(wechat.tokens_issued) == 2
-    assert wechat.checks[-1]["content"] == "after the token expired"
+    assert wechat.checks[before]["content"] == "after the token expired"
     await ws.close()
 
 
@@ -153,5 +159,14 @@ async def test_wechat_not_answering_lets_through_for_review_when_the_mode_is_ope
     frames = await recv_until(ws, "done", "error")
     await ws.close()
     assert frames[-1]["type"] == "done"
-    assert [(c.verdict, c.checker) for c in cases(server)] == [("unchecked", "wechat")]
+    filed = cases(server)
+    assert (filed[0].kind, filed[0].verdict, filed[0].content) == (
+        CaseKind.INPUT,
+        "unchecked",
+        "hello",
+    )
+    # The reply's pieces went unchecked too, and are filed with it.
+    reply = "".join(f["text"] for f in frames if f["type"] == "delta")
+    assert {(c.kind, c.verdict) for c in filed[1:]} == {(CaseKind.OUTPUT, "unchecked")}
+    assert "".join(c.content for c in filed[1:]) == reply
     assert user_messages(server) == ["hello"]
