@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app_metrics = Metrics()
     presence = Presence(app_metrics, live.tokens_so_far, coordinator)
     app_metrics.watch(presence.__len__, holder, coordinator)
-    checker = content_checker(settings, coordinator)
+    checker = content_checker(settings, coordinator, app_metrics)
     replies = ReplyService(
         holder,
         live,
@@ -156,7 +156,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return app
 
 
-def content_checker(settings: Settings, coordinator: Coordinator) -> ContentChecker:
+def content_checker(
+    settings: Settings, coordinator: Coordinator, metrics: Metrics
+) -> ContentChecker:
     """The word list, and WeChat's check when the app's id and secret are set."""
     wechat = None
     if settings.wechat_appid and settings.wechat_secret:
@@ -167,7 +169,9 @@ def content_checker(settings: Settings, coordinator: Coordinator) -> ContentChec
             secret=settings.wechat_secret,
             timeout_s=settings.content_check_timeout,
         )
-    return ContentChecker(WordList(), wechat, settings.content_check_failure)
+    return ContentChecker(
+        WordList(), wechat, settings.content_check_failure, metrics.content_checked
+    )
 
 
 async def _prepare_database(settings: Settings) -> None:

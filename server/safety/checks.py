@@ -7,6 +7,7 @@ may try again; nothing is charged), `open` lets it through and files it for revi
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -16,6 +17,8 @@ from server.safety.words import WordList
 logger = logging.getLogger(__name__)
 
 FailureMode = Literal["open", "closed"]
+# Told each verdict as (checker, verdict), for /metrics.
+VerdictHook = Callable[[str, str], None]
 
 
 class CheckUnavailable(Exception):
@@ -48,12 +51,16 @@ class ContentChecker:
     """Checks user and model text against the word list and, if configured, WeChat."""
 
     def __init__(
-        self, words: WordList, wechat: WeChatChecker | None, failure_mode: FailureMode
+        self,
+        words: WordList,
+        wechat: WeChatChecker | None,
+        failure_mode: FailureMode,
+        on_verdict: VerdictHook | None = None,
     ) -> None:
         self.words = words
         self._wechat = wechat
         self._failure_mode = failure_mode
-        self.failures = 0
+        self._on_verdict = on_verdict or (lambda checker, verdict: None)
 
     async def check(self, text: str, openid: str, scene: Scene, context: str = "") -> Verdict:
         """The verdict on `text`; raises CheckUnavailable when WeChat failed and mode is closed.
@@ -62,6 +69,7 @@ class ContentChecker:
         across the seam, WeChat sees `text` alone.
         """
         word = await self.words.find(context + text)
+        self._on_verdict("words", "pass" if word is None else "risky")
         if word is not None:
             return Verdict("risky", "words", word)
         if self._wechat is None:
@@ -69,11 +77,12 @@ class ContentChecker:
         try:
             answer = await self._wechat.check(text, openid, scene)
         except WeChatUnavailable as exc:
-            self.failures += 1
+            self._on_verdict("wechat", "unavailable")
             logger.warning("WeChat content check failed (mode %s): %s", self._failure_mode, exc)
             if self._failure_mode == "closed":
                 raise CheckUnavailable(str(exc)) from None
             return Verdict("unchecked", "wechat")
+        self._on_verdict("wechat", answer.suggest)
         if answer.suggest == "pass":
             return PASS
         return Verdict(answer.suggest, "wechat", str(answer.label))

@@ -9,6 +9,7 @@ from server.safety.words import save_words
 from storage.models import CaseKind, Message, ModerationCase, Role
 from tests.live_server import LiveServer, chat_frame, open_chat, recv_until
 from tests.server.conftest import ServerFactory
+from tests.server.ops.test_metrics import scrape, value
 from tests.wechat_api import WeChatApi
 
 
@@ -57,6 +58,8 @@ async def test_a_listed_word_however_written_is_refused_uncharged_and_filed(
         (CaseKind.INPUT, user_id, "words", "risky", "bad word")
     ] * 3
     assert filed[1].content == "ＢＡＤ ＷＯＲＤ"
+    samples = scrape(server)
+    assert value(samples, "wxgpt_content_checks_total", checker="words", verdict="risky") == 3
     frames = await ask(server, token, "a good question")
     assert frames[-1]["type"] == "done"
     assert frames[-1]["quota"] == 99
@@ -144,6 +147,9 @@ async def test_wechat_not_answering_refuses_when_the_mode_is_closed(
     assert "content check" in frames[-1]["message"]
     assert quota(server, token) == 100
     assert user_messages(server) == []
+    samples = scrape(server)
+    assert value(samples, "wxgpt_content_checks_total", checker="wechat", verdict="unavailable")
+    assert value(samples, "wxgpt_content_checks_total", checker="words", verdict="pass") == 1
 
 
 async def test_wechat_not_answering_lets_through_for_review_when_the_mode_is_open(
