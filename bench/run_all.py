@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from bench import concurrency, coordination, idle, overhead, storage_rate
+from bench import concurrency, content_checks, coordination, idle, overhead, storage_rate
 
 Rows = list[dict[str, str]]
 BENCHMARKS: dict[str, tuple[str, Callable[[bool], Rows]]] = {
@@ -30,6 +30,10 @@ BENCHMARKS: dict[str, tuple[str, Callable[[bool], Rows]]] = {
     "coordination": (
         "Coordination: Redis commands of one replica, and replicas per Redis",
         coordination.run,
+    ),
+    "content": (
+        "Content checks: first-token delay added by releasing replies in checked pieces",
+        content_checks.run,
     ),
 }
 RESULTS = Path(__file__).with_name("RESULTS.md")
