@@ -18,6 +18,7 @@ import torch
 
 from bench import (
     concurrency,
+    content_checks,
     coordination,
     idle,
     llama_cpp,
@@ -48,6 +49,10 @@ BENCHMARKS: dict[str, tuple[str, Callable[[bool], Rows]]] = {
         "llama.cpp: llama-server directly vs wxgpt's remote engine in front of it (greedy, "
         "--ignore-eos; times in s)",
         llama_cpp.run,
+    ),
+    "content": (
+        "Content checks: first-token delay added by releasing replies in checked pieces",
+        content_checks.run,
     ),
 }
 RESULTS = Path(__file__).with_name("RESULTS.md")

@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     wechat_appid: str = ""
     wechat_secret: str = ""
     wechat_code2session_url: str = "https://api.weixin.qq.com/sns/jscode2session"
+    wechat_api_base: str = "https://api.weixin.qq.com"
+
+    # When WeChat gives no verdict: refuse the text (closed) or let it through for review.
+    content_check_failure: Literal["open", "closed"] = "closed"
+    content_check_timeout: float = Field(3.0, gt=0, le=30)
+    # Replies are released to the user in checked pieces of at most this many characters.
+    output_check_chars: int = Field(60, ge=8, le=2500)
 
     admin_session_ttl: int = Field(12 * 3600, ge=60)
     admin_login_attempts: int = Field(5, ge=1)

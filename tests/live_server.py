@@ -142,6 +142,9 @@ def start_test_server(
         "dev_login": True,
         "default_quota": 100,
         "max_concurrent_generations": 2,
+        # Replies arrive in checked pieces; the smallest keeps the tiny model's short
+        # replies in several deltas, as tests of streaming, stop and resume need.
+        "output_check_chars": 8,
         **overrides,
     }
     server = LiveServer(Settings(_env_file=None, **values)).start(ready_timeout)

@@ -69,6 +69,13 @@ class Metrics:
             "1 while the state shared with other replicas (Redis) is reachable, else 0.",
             registry=registry,
         )
+        self.content_checks = Counter(
+            "wxgpt_content_checks",
+            "Texts checked (questions, reply pieces, nicknames), by checker (words, wechat) "
+            "and verdict (pass, review, risky, unavailable).",
+            ["checker", "verdict"],
+            registry=registry,
+        )
         self.engine_ready = Gauge(
             "wxgpt_engine_ready", "1 while the engine can take replies, else 0.", registry=registry
         )
@@ -117,6 +124,10 @@ class Metrics:
             self.per_token.observe(
                 (result.duration_s - result.first_token_s) / (result.completion_tokens - 1)
             )
+
+    def content_checked(self, checker: str, verdict: str) -> None:
+        """One verdict of the content checks; `unavailable`: WeChat gave none."""
+        self.content_checks.labels(checker=checker, verdict=verdict).inc()
 
     def count_error(self, code: str) -> None:
         """Count one error frame sent to a chat client."""
