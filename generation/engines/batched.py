@@ -394,7 +394,7 @@ class BatchingEngine:
         self._failures_in_a_row = 0
 
     @torch.no_grad()
-    def _prefill_together(self, prefills: list["_Prefill"]) -> None:
+    def _prefill_together(self, prefills: list[_Prefill]) -> None:
         """Prefill whole prompts in one forward pass, left-padded to the longest, then take
         each one's first token and let each join a group with its own rows of the cache."""
         device = self.loaded.device
@@ -424,20 +424,24 @@ class BatchingEngine:
             del output
             self._seconds_per_token = (time.perf_counter() - began) / int(mask.sum())
             rows = split_rows(cache, self.loaded.model.config, pads)
-            for row, (prefill, row_cache) in enumerate(zip(prefills, rows, strict=True)):
-                prefill.done = len(prefill.reply.prompt_ids)
-                reply = prefill.reply
-                self._pick(reply, reply.prompt_ids, logits[row : row + 1])
-                if reply.ended(self._stop_ids):
-                    reply.finish()
-                else:
-                    self._join(reply, row_cache)
         except Exception as exc:
             for prefill in prefills:
                 prefill.reply.finish(exc)
             self._forward_failed("prefill", exc, len(prefills))
             return
         self._failures_in_a_row = 0
+        for row, (prefill, row_cache) in enumerate(zip(prefills, rows, strict=True)):
+            reply = prefill.reply
+            prefill.done = len(reply.prompt_ids)
+            self._pick(reply, reply.prompt_ids, logits[row : row + 1])
+            if reply.ended(self._stop_ids):
+                reply.finish()
+                continue
+            try:
+                self._join(reply, row_cache)
+            except Exception as exc:
+                reply.finish(exc)
+                self._forward_failed("prefill", exc, 1)
 
     def _join(self, reply: _Reply, cache: DynamicCache) -> None:
         """Add the prefilled reply to the group its length fits best, or to a new one."""
