@@ -24,6 +24,21 @@ def check_joinable(config: PreTrainedConfig) -> None:
 PADDING_SLACK = 512
 
 
+def split_rows(
+    cache: DynamicCache, config: PreTrainedConfig, pads: list[int]
+) -> list[DynamicCache]:
+    """One cache per row of a left-padded batch's cache, each without its padding."""
+    layers = _plain_layers(cache)
+    rows = []
+    for row, pad in enumerate(pads):
+        own = DynamicCache(config=config)
+        for index, layer in enumerate(layers):
+            keys, values = _keys_values(layer)
+            own.update(keys[row : row + 1, :, pad:], values[row : row + 1, :, pad:], index)
+        rows.append(own)
+    return rows
+
+
 class BatchCache:
     """Rows join with their own prefilled cache and leave at any step; padding is masked out.
 

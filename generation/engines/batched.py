@@ -39,7 +39,7 @@ from generation.engines.base import (
     NoEvents,
     PreparedReply,
 )
-from generation.engines.batch_cache import BatchCache, check_joinable
+from generation.engines.batch_cache import BatchCache, check_joinable, split_rows
 from generation.engines.memory import give_back_freed_memory
 from generation.engines.prompting import PromptPreparer
 from generation.errors import EngineClosed, EngineFailed
@@ -327,8 +327,10 @@ class BatchingEngine:
 
     def _prefill_a_chunk(self) -> None:
         """Prefill up to one chunk's worth of prompt tokens, shortest prompts first: short
-        ones start at once, and a long one goes on a chunk per turn between the steps."""
+        ones start at once, and a long one goes on a chunk per turn between the steps.
+        Prompts that go in whole this turn are prefilled together, in one forward pass."""
         budget = self._chunk_budget()
+        whole: list[_Prefill] = []
         for prefill in sorted(self._prefilling, key=lambda p: p.remaining):
             if budget == 0:
                 break
@@ -337,7 +339,15 @@ class BatchingEngine:
                 continue
             tokens = min(prefill.remaining, budget)
             budget -= tokens
-            self._prefill(prefill, tokens)
+            if prefill.done == 0 and tokens == prefill.remaining:
+                whole.append(prefill)
+            else:
+                self._prefill(prefill, tokens)
+        for together in _batches_of_little_padding(whole):
+            if len(together) == 1:
+                self._prefill(together[0], together[0].remaining)
+            else:
+                self._prefill_together(together)
         self._prefilling = [p for p in self._prefilling if p.remaining and not p.reply.finished]
 
     def _chunk_budget(self) -> int:
@@ -382,6 +392,56 @@ class BatchingEngine:
             self._forward_failed("prefill", exc, 1)
             return
         self._failures_in_a_row = 0
+
+    @torch.no_grad()
+    def _prefill_together(self, prefills: list[_Prefill]) -> None:
+        """Prefill whole prompts in one forward pass, left-padded to the longest, then take
+        each one's first token and let each join a group with its own rows of the cache."""
+        device = self.loaded.device
+        longest = max(prefill.remaining for prefill in prefills)
+        pads = [longest - prefill.remaining for prefill in prefills]
+        filler = next(iter(self._stop_ids), 0)
+        ids = torch.tensor(
+            [[filler] * pad + p.reply.prompt_ids for pad, p in zip(pads, prefills, strict=True)],
+            device=device,
+        )
+        mask = torch.tensor(
+            [[0] * pad + [1] * p.remaining for pad, p in zip(pads, prefills, strict=True)],
+            device=device,
+        )
+        cache = DynamicCache(config=self.loaded.model.config)
+        began = time.perf_counter()
+        try:
+            output = self.loaded.model(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+                past_key_values=cache,
+                use_cache=True,
+                **self._prefill_kwargs,
+            )
+            logits = output.logits[:, -1].to(dtype=torch.float32)
+            del output
+            self._seconds_per_token = (time.perf_counter() - began) / int(mask.sum())
+            rows = split_rows(cache, self.loaded.model.config, pads)
+        except Exception as exc:
+            for prefill in prefills:
+                prefill.reply.finish(exc)
+            self._forward_failed("prefill", exc, len(prefills))
+            return
+        self._failures_in_a_row = 0
+        for row, (prefill, row_cache) in enumerate(zip(prefills, rows, strict=True)):
+            reply = prefill.reply
+            prefill.done = len(reply.prompt_ids)
+            self._pick(reply, reply.prompt_ids, logits[row : row + 1])
+            if reply.ended(self._stop_ids):
+                reply.finish()
+                continue
+            try:
+                self._join(reply, row_cache)
+            except Exception as exc:
+                reply.finish(exc)
+                self._forward_failed("prefill", exc, 1)
 
     def _join(self, reply: _Reply, cache: DynamicCache) -> None:
         """Add the prefilled reply to the group its length fits best, or to a new one."""
@@ -438,6 +498,20 @@ class BatchingEngine:
         for row, reply in enumerate(replies):
             self._pick(reply, reply.prompt_ids + reply.completion, logits[row : row + 1])
         self._leave_ended(group)
+
+
+def _batches_of_little_padding(prefills: list[_Prefill]) -> list[list[_Prefill]]:
+    """Prompts (shortest first) in runs that can be prefilled together with at most as much
+    left padding as prompt."""
+    batches: list[list[_Prefill]] = []
+    for prefill in prefills:
+        current = batches[-1] if batches else []
+        padded = (len(current) + 1) * prefill.remaining
+        if current and padded <= 2 * (sum(p.remaining for p in current) + prefill.remaining):
+            current.append(prefill)
+        else:
+            batches.append([prefill])
+    return batches
 
 
 def _describe(exc: BaseException) -> str:

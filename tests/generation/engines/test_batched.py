@@ -10,6 +10,7 @@ from generation.prompts import Turn
 from generation.sampling import SamplingParams
 from generation.stopping import CancelToken
 from generation.streaming import GenerationResult
+from tests.model_passes import ForwardPasses
 
 # A repetition penalty makes the tiny model's greedy text vary, and exercises the processors.
 GREEDY = SamplingParams(temperature=0, repetition_penalty=1.3, max_new_tokens=30)
@@ -189,3 +190,38 @@ async def test_a_failing_prompt_fails_alone(
     assert failed.finish_reason == "error"
     assert failed.error
     assert (fine.finish_reason, fine.completion_tokens) == ("length", 30)
+
+
+async def test_replies_arriving_together_are_prefilled_in_one_pass(
+    loaded_tiny: LoadedModel, batched: BatchingEngine
+) -> None:
+    params = [
+        SamplingParams(temperature=0, repetition_penalty=1.3, max_new_tokens=n) for n in (40, 12)
+    ]
+    texts = PROMPTS[1:3]
+    expected = [await solo(loaded_tiny, text, p) for text, p in zip(texts, params, strict=True)]
+    with ForwardPasses(loaded_tiny.model).installed() as passes:
+        passes.hold()
+        running = asyncio.create_task(
+            batched.generate(
+                PreparedReply((), prompt(loaded_tiny, PROMPTS[0]), GREEDY), CancelToken(), quiet
+            )
+        )
+        await passes.held()  # the running reply's prompt; the newcomers arrive meanwhile
+        start = len(passes.seen)
+        arriving = [
+            asyncio.create_task(
+                batched.generate(
+                    PreparedReply((), prompt(loaded_tiny, text), p), CancelToken(), quiet
+                )
+            )
+            for text, p in zip(texts, params, strict=True)
+        ]
+        await asyncio.sleep(0)
+        passes.open()
+        results = await asyncio.wait_for(asyncio.gather(*arriving), 60)
+        await running
+    prefills = [p for p in passes.seen[start:] if not p.is_step]
+    assert [p.rows for p in prefills] == [1, 2]  # the running one's, then both together
+    for got, want in zip(results, expected, strict=True):
+        assert (got.text, got.completion_tokens) == (want.text, want.completion_tokens)

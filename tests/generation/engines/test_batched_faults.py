@@ -159,3 +159,22 @@ def test_a_sliding_window_model_is_refused_at_start(tmp_path: Path) -> None:
     loaded = load_model(ModelSpec(source=str(build_tiny_sliding_window(tmp_path))))
     with pytest.raises(UnsupportedCache, match=r"DynamicSlidingWindowLayer.*WXGPT_ENGINE=single"):
         BatchingEngine(loaded, slots=2, max_waiting=0)
+
+
+async def test_a_failed_prefill_together_ends_only_the_replies_in_it(
+    loaded_tiny: LoadedModel, engine: BatchingEngine, passes: ForwardPasses
+) -> None:
+    expected = await solo(loaded_tiny, PROMPTS[1], LONG)
+    together = RuntimeError("prefill (injected)")
+    passes.fail(lambda seen: seen.rows == 2 and not seen.is_step, together)
+    passes.hold()
+    running = ask(engine, loaded_tiny, PROMPTS[1])
+    await passes.held()  # its prompt waits; the two below arrive meanwhile, together
+    newcomers = [ask(engine, loaded_tiny, PROMPTS[0]), ask(engine, loaded_tiny, PROMPTS[2])]
+    await asyncio.sleep(0)
+    passes.open()
+    failed = await asyncio.wait_for(asyncio.gather(*newcomers), 60)
+    assert [(r.finish_reason, r.error) for r in failed] == [("error", "prefill (injected)")] * 2
+    fine = await asyncio.wait_for(running, 60)
+    assert (fine.finish_reason, fine.text) == ("length", expected.text)
+    assert engine.health().ready
