@@ -8,6 +8,7 @@ Needs `make llama-server`.
 
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -23,6 +24,10 @@ from tests.llama_server import BUILD_HINT, LlamaServer, llama_server_binary
 
 STREAMS = (1, 16)
 SLOT_CONTEXT = 1024
+# One thread: on a machine shared with other work, llama.cpp's spinning threads wait on each
+# other (two threads ran 30x slower than one here at load 7); WXGPT_BENCH_LLAMA_THREADS
+# sets more on a machine of its own.
+THREADS = int(os.environ.get("WXGPT_BENCH_LLAMA_THREADS", "1"))
 Round = Callable[[int], Awaitable[list[ReplyTiming]]]
 
 
@@ -112,13 +117,12 @@ def _bench_model(binary: Path, name: str, quick: bool) -> list[dict[str, str]]:
         log,
         parallel=max(STREAMS),
         context=SLOT_CONTEXT * max(STREAMS),
-        threads=2,
+        threads=THREADS,
         extra=["--ignore-eos"],
     ).start()
     env = {
         "WXGPT_INFERENCE_URL": llama.url,
         "WXGPT_MODEL": str(gguf),
-        "WXGPT_INFERENCE_CONTEXT_SIZE": str(SLOT_CONTEXT),
         "WXGPT_MAX_CONCURRENT_GENERATIONS": str(max(STREAMS)),
         "WXGPT_MAX_QUEUE": str(max(STREAMS)),
     }

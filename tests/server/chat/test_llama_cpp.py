@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from generation.engines.openai_api import pick_model
 from tests.live_server import LiveServer, chat_frame, open_chat, recv, recv_until
 from tests.llama_server import BUILD_HINT, LlamaServer, bundled_gguf, decoded, llama_server_binary
 from tests.server.chat.test_remote_engine import text_of, wait_until
@@ -41,7 +42,6 @@ def start_wxgpt(start_server: ServerFactory, llama: LlamaServer, **overrides: An
     return start_server(
         inference_url=llama.url,
         model=llama.gguf,
-        inference_context_size=CONTEXT,
         ready_timeout=READY_TIMEOUT,
         **overrides,
     )
@@ -81,6 +81,12 @@ async def released(llama: LlamaServer, working: dict[str, Any]) -> dict[str, Any
     await wait_until(done)
     assert slot["id_task"] == working["id_task"], "the same task, not a later one"
     return slot
+
+
+def test_the_context_is_what_one_slot_holds(llama: LlamaServer) -> None:
+    served = pick_model(httpx.get(llama.url + "/models", timeout=30).json(), None)
+    assert served.owned_by == "llamacpp"
+    assert served.max_model_len == llama.slots()[0]["n_ctx"] == CONTEXT
 
 
 async def test_a_chat_streams_what_llama_server_generates(
