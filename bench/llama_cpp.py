@@ -145,6 +145,18 @@ def _bench_model(binary: Path, name: str, quick: bool) -> list[dict[str, str]]:
             memory = f"{_rss_mib(llama.pid):.0f} + {server.rss_bytes() / 2**20:.0f}"
     finally:
         llama.stop()
+    # The same model on wxgpt's own batched torch engine, for the gain llama.cpp brings.
+    torch_env = {
+        "WXGPT_ENGINE": "batched",
+        "WXGPT_MODEL": name,
+        "WXGPT_MAX_CONCURRENT_GENERATIONS": str(max(STREAMS)),
+        "WXGPT_MAX_QUEUE": str(max(STREAMS)),
+    }
+    with Server(torch_env, chat) as server:
+        torch_path = _through_wxgpt(server)
+        _measure(torch_path, 1)  # warm-up
+        torch = {streams: _measure(torch_path, streams) for streams in STREAMS}
+        torch_memory = f"{server.rss_bytes() / 2**20:.0f}"
     rows = []
     for streams in STREAMS:
         direct = _median(results[("direct", streams)])
@@ -165,6 +177,9 @@ def _bench_model(binary: Path, name: str, quick: bool) -> list[dict[str, str]]:
                 # Equal when wxgpt sends what the direct client sends.
                 "prompt tokens direct / wxgpt": f"{direct['prompt']:.1f} / {wxgpt['prompt']:.1f}",
                 "RSS MiB llama-server + wxgpt": memory,
+                "tok/s torch batched": f"{torch[streams]['tok/s']:.1f}",
+                "tok/s wxgpt llama.cpp/torch": f"{wxgpt['tok/s'] / torch[streams]['tok/s']:.2f}",
+                "RSS MiB torch": torch_memory,
             }
         )
     return rows
