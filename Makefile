@@ -99,7 +99,8 @@ $(LLAMA_SERVER): | $(STAMP)
 		mkdir -p $(LLAMA_CPP_DIR)/src.partial && \
 		tar -xzf $(LLAMA_CPP_DIR)/llama_cpp_python-$(LLAMA_CPP_PYTHON_VERSION).tar.gz \
 			-C $(LLAMA_CPP_DIR)/src.partial --strip-components=1 && \
-		mv $(LLAMA_CPP_DIR)/src.partial $(LLAMA_CPP_DIR)/src; }
+		mv $(LLAMA_CPP_DIR)/src.partial $(LLAMA_CPP_DIR)/src && \
+		rm $(LLAMA_CPP_DIR)/llama_cpp_python-$(LLAMA_CPP_PYTHON_VERSION).tar.gz; }
 	cmake -S $(LLAMA_CPP_DIR)/src/vendor/llama.cpp -B $(LLAMA_CPP_DIR)/build \
 		-DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF $(LLAMA_CPU_FLAGS) \
 		-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_UI=OFF \
