@@ -110,7 +110,7 @@ LLAMA_CPU_FLAGS ?= -DGGML_NATIVE=OFF -DGGML_SSE42=ON -DGGML_AVX=ON -DGGML_AVX2=O
 	-DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 LLAMA_BUILD_JOBS ?= 2
 
-$(LLAMA_SERVER):
+$(LLAMA_SERVER): | $(STAMP)
 	mkdir -p $(LLAMA_CPP_DIR)
 	test -d $(LLAMA_CPP_DIR)/src || { \
 		$(PY) -m pip download --quiet --no-deps --no-binary :all: \
@@ -118,7 +118,8 @@ $(LLAMA_SERVER):
 		mkdir -p $(LLAMA_CPP_DIR)/src.partial && \
 		tar -xzf $(LLAMA_CPP_DIR)/llama_cpp_python-$(LLAMA_CPP_PYTHON_VERSION).tar.gz \
 			-C $(LLAMA_CPP_DIR)/src.partial --strip-components=1 && \
-		mv $(LLAMA_CPP_DIR)/src.partial $(LLAMA_CPP_DIR)/src; }
+		mv $(LLAMA_CPP_DIR)/src.partial $(LLAMA_CPP_DIR)/src && \
+		rm $(LLAMA_CPP_DIR)/llama_cpp_python-$(LLAMA_CPP_PYTHON_VERSION).tar.gz; }
 	cmake -S $(LLAMA_CPP_DIR)/src/vendor/llama.cpp -B $(LLAMA_CPP_DIR)/build \
 		-DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF $(LLAMA_CPU_FLAGS) \
 		-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_UI=OFF \

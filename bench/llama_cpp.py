@@ -2,12 +2,15 @@
 at 1 and 16 streams, on the same server in the same run.
 
 Both paths ask the same questions, greedy, of the same slots; `--ignore-eos` makes every reply
-exactly `max_tokens` long, so the two deliver the same tokens and only the path differs.
-Needs `make llama-server`.
+exactly `max_tokens` long, so the two deliver the same tokens and only the path differs. Each
+round's questions start with a tag of their own, so that neither path finds its prompts in
+llama-server's prompt cache from the round before. Needs `make llama-server`.
 """
 
 import asyncio
+import itertools
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -23,7 +26,12 @@ from tests.llama_server import BUILD_HINT, LlamaServer, llama_server_binary
 
 STREAMS = (1, 16)
 SLOT_CONTEXT = 1024
-Round = Callable[[int], Awaitable[list[ReplyTiming]]]
+# One thread: on a machine shared with other work, llama.cpp's spinning threads wait on each
+# other (two threads ran 30x slower than one here at load 7); WXGPT_BENCH_LLAMA_THREADS
+# sets more on a machine of its own.
+THREADS = int(os.environ.get("WXGPT_BENCH_LLAMA_THREADS", "1"))
+Round = Callable[[list[str]], Awaitable[list[ReplyTiming]]]
+_rounds = itertools.count()
 
 
 async def _direct_reply(
@@ -54,26 +62,24 @@ async def _direct_reply(
 
 
 def _direct(llama: LlamaServer, max_tokens: int) -> Round:
-    async def run(streams: int) -> list[ReplyTiming]:
-        async with httpx.AsyncClient(timeout=None) as client:
+    async def run(questions: list[str]) -> list[ReplyTiming]:
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+        async with httpx.AsyncClient(timeout=None, limits=limits) as client:
             return await asyncio.gather(
-                *(
-                    _direct_reply(client, llama, QUESTIONS[i % len(QUESTIONS)], max_tokens)
-                    for i in range(streams)
-                )
+                *(_direct_reply(client, llama, question, max_tokens) for question in questions)
             )
 
     return run
 
 
 def _through_wxgpt(server: Server) -> Round:
-    async def run(streams: int) -> list[ReplyTiming]:
-        connections = [await server.connect(server.login()) for _ in range(streams)]
+    async def run(questions: list[str]) -> list[ReplyTiming]:
+        connections = [await server.connect(server.login()) for _ in questions]
         try:
             for ws in connections:
                 await ws.recv()
             return await asyncio.gather(
-                *(ask(ws, QUESTIONS[i % len(QUESTIONS)]) for i, ws in enumerate(connections))
+                *(ask(ws, question) for ws, question in zip(connections, questions, strict=True))
             )
         finally:
             for ws in connections:
@@ -83,8 +89,10 @@ def _through_wxgpt(server: Server) -> Round:
 
 
 def _measure(run: Round, streams: int) -> dict[str, float]:
+    tag = next(_rounds)
+    questions = [f"[{tag}.{i}] {QUESTIONS[i % len(QUESTIONS)]}" for i in range(streams)]
     started = time.perf_counter()
-    timings = asyncio.run(run(streams))
+    timings = asyncio.run(run(questions))
     elapsed = time.perf_counter() - started
     first = [timing.first_token_s for timing in timings]
     return {
@@ -92,6 +100,7 @@ def _measure(run: Round, streams: int) -> dict[str, float]:
         "ttft p50": percentile(first, 50),
         "ttft p95": percentile(first, 95),
         "gap p95": percentile([gap for timing in timings for gap in timing.gaps], 95),
+        "prompt": statistics.mean(timing.prompt_tokens for timing in timings),
     }
 
 
@@ -112,13 +121,12 @@ def _bench_model(binary: Path, name: str, quick: bool) -> list[dict[str, str]]:
         log,
         parallel=max(STREAMS),
         context=SLOT_CONTEXT * max(STREAMS),
-        threads=2,
+        threads=THREADS,
         extra=["--ignore-eos"],
     ).start()
     env = {
         "WXGPT_INFERENCE_URL": llama.url,
         "WXGPT_MODEL": str(gguf),
-        "WXGPT_INFERENCE_CONTEXT_SIZE": str(SLOT_CONTEXT),
         "WXGPT_MAX_CONCURRENT_GENERATIONS": str(max(STREAMS)),
         "WXGPT_MAX_QUEUE": str(max(STREAMS)),
     }
@@ -127,7 +135,7 @@ def _bench_model(binary: Path, name: str, quick: bool) -> list[dict[str, str]]:
         with Server(env, chat) as server:
             paths = {"direct": _direct(llama, max_tokens), "wxgpt": _through_wxgpt(server)}
             for run in paths.values():
-                _measure(run, 1)  # warm-up: connections, the server's caches
+                _measure(run, max(STREAMS))  # warm-up: every slot, connections, imports
             # Alternated, so that a change in the machine's load hits both paths alike.
             results: dict[tuple[str, int], list[dict[str, float]]] = {}
             for _ in range(repeats):
@@ -137,6 +145,18 @@ def _bench_model(binary: Path, name: str, quick: bool) -> list[dict[str, str]]:
             memory = f"{_rss_mib(llama.pid):.0f} + {server.rss_bytes() / 2**20:.0f}"
     finally:
         llama.stop()
+    # The same model on wxgpt's own batched torch engine, for the gain llama.cpp brings.
+    torch_env = {
+        "WXGPT_ENGINE": "batched",
+        "WXGPT_MODEL": name,
+        "WXGPT_MAX_CONCURRENT_GENERATIONS": str(max(STREAMS)),
+        "WXGPT_MAX_QUEUE": str(max(STREAMS)),
+    }
+    with Server(torch_env, chat) as server:
+        torch_path = _through_wxgpt(server)
+        _measure(torch_path, 1)  # warm-up
+        torch = {streams: _measure(torch_path, streams) for streams in STREAMS}
+        torch_memory = f"{server.rss_bytes() / 2**20:.0f}"
     rows = []
     for streams in STREAMS:
         direct = _median(results[("direct", streams)])
@@ -154,7 +174,12 @@ def _bench_model(binary: Path, name: str, quick: bool) -> list[dict[str, str]]:
                 "ttft p95 wxgpt": f"{wxgpt['ttft p95']:.3f}",
                 "gap p95 direct": f"{direct['gap p95']:.3f}",
                 "gap p95 wxgpt": f"{wxgpt['gap p95']:.3f}",
+                # Equal when wxgpt sends what the direct client sends.
+                "prompt tokens direct / wxgpt": f"{direct['prompt']:.1f} / {wxgpt['prompt']:.1f}",
                 "RSS MiB llama-server + wxgpt": memory,
+                "tok/s torch batched": f"{torch[streams]['tok/s']:.1f}",
+                "tok/s wxgpt llama.cpp/torch": f"{wxgpt['tok/s'] / torch[streams]['tok/s']:.2f}",
+                "RSS MiB torch": torch_memory,
             }
         )
     return rows

@@ -228,10 +228,15 @@ def _entries(listing: Any) -> list[dict[str, Any]]:
 
 
 def _served(entry: dict[str, Any]) -> ServedModel:
-    owner, length = entry.get("owned_by"), entry.get("max_model_len")
+    owner = entry.get("owned_by")
+    meta = entry.get("meta")
+    # vLLM reports the context it was started with (--max-model-len); llama.cpp what one
+    # slot holds (-c divided among the -np slots), in its own `meta`.
+    length = entry.get("max_model_len")
+    if length is None and isinstance(meta, dict):
+        length = meta.get("n_ctx")
     return ServedModel(
         id=entry["id"],
         owned_by=owner if isinstance(owner, str) else None,
-        # vLLM reports the context it was started with (--max-model-len).
         max_model_len=length if isinstance(length, int) and length > 0 else None,
     )

@@ -20,6 +20,7 @@ from generation.engines.openai_api import (
     StreamEvent,
     Usage,
     parse_sse_line,
+    pick_model,
     sampling_fields,
 )
 from generation.engines.remote import RemoteEngine, _WholeCharacters
@@ -81,6 +82,26 @@ def stand_in() -> Iterator[StandInEngine]:
     engine = StandInEngine().start()
     yield engine
     engine.stop()
+
+
+def test_the_served_context_is_vllms_max_model_len_or_one_llama_cpp_slot() -> None:
+    vllm = {"data": [{"id": "qwen", "owned_by": "vllm", "max_model_len": 4096}]}
+    assert pick_model(vllm, None).max_model_len == 4096
+    # Abridged from llama-server -np 4 -c 8192: `meta.n_ctx` is one slot's share.
+    llama_cpp = {
+        "object": "list",
+        "data": [
+            {
+                "id": "/srv/SmolLM2-135M-Instruct.Q4_1.gguf",
+                "object": "model",
+                "owned_by": "llamacpp",
+                "meta": {"n_ctx": 2048, "n_ctx_train": 8192, "n_vocab": 49152},
+            }
+        ],
+    }
+    served = pick_model(llama_cpp, None)
+    assert (served.max_model_len, served.sampling_names) == (2048, LLAMA_CPP_NAMES)
+    assert pick_model({"data": [{"id": "m", "meta": {"n_ctx": "big"}}]}, None).max_model_len is None
 
 
 def test_stream_lines_become_events() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from generation.engines.openai_api import pick_model
 from tests.live_server import LiveServer, chat_frame, open_chat, recv, recv_until
 from tests.llama_server import BUILD_HINT, LlamaServer, bundled_gguf, decoded, llama_server_binary
 from tests.server.chat.test_remote_engine import text_of, wait_until
@@ -16,7 +17,11 @@ from tests.server.chat.test_socket import stored_messages
 from tests.server.conftest import ServerFactory
 
 BINARY = llama_server_binary()
-pytestmark = pytest.mark.skipif(BINARY is None, reason=BUILD_HINT)
+pytestmark = [
+    pytest.mark.skipif(BINARY is None, reason=BUILD_HINT),
+    # Each test starts a server that reads its tokenizer out of the GGUF first.
+    pytest.mark.timeout(600),
+]
 
 # One slot of the GGUF's whole context, so that a 4000-token reply fits in it.
 CONTEXT = 8192
@@ -41,7 +46,6 @@ def start_wxgpt(start_server: ServerFactory, llama: LlamaServer, **overrides: An
     return start_server(
         inference_url=llama.url,
         model=llama.gguf,
-        inference_context_size=CONTEXT,
         ready_timeout=READY_TIMEOUT,
         **overrides,
     )
@@ -71,7 +75,8 @@ async def generating_slot(llama: LlamaServer) -> dict[str, Any]:
 
 
 async def released(llama: LlamaServer, working: dict[str, Any]) -> dict[str, Any]:
-    """The same slot once llama-server has let go of the task it was working on."""
+    """The same slot once llama-server has let go of the task it was working on (its
+    `params` and `n_decoded` are then that task's)."""
     slot: dict[str, Any] = {}
 
     def done() -> bool:
@@ -81,6 +86,12 @@ async def released(llama: LlamaServer, working: dict[str, Any]) -> dict[str, Any
     await wait_until(done)
     assert slot["id_task"] == working["id_task"], "the same task, not a later one"
     return slot
+
+
+def test_the_context_is_what_one_slot_holds(llama: LlamaServer) -> None:
+    served = pick_model(httpx.get(llama.url + "/models", timeout=30).json(), None)
+    assert served.owned_by == "llamacpp"
+    assert served.max_model_len == llama.slots()[0]["n_ctx"] == CONTEXT
 
 
 async def test_a_chat_streams_what_llama_server_generates(
@@ -119,8 +130,7 @@ async def test_stop_ends_the_generation_in_llama_server(
     assert frames[-1]["finish_reason"] == "cancelled"
     # llama-server's own counters: the slot let go of the task long before its 4000 tokens.
     slot = await released(llama, working)
-    assert decoded(slot) < LONG
-    assert slot["next_token"][0]["n_remain"] > 0
+    assert (slot["params"]["n_predict"], decoded(slot) < LONG) == (LONG, True)
     assert llama.metrics()["requests_processing"] == 0
     reply = stored_messages(server, token, frames[0]["conversation_id"])[-1]
     assert (reply["status"], reply["content"]) == ("stopped", text_of(frames))
@@ -140,8 +150,7 @@ async def test_a_reply_nobody_resumes_ends_in_llama_server(
     working = await generating_slot(llama)
     await ws.close()
     slot = await released(llama, working)
-    assert decoded(slot) < LONG
-    assert slot["next_token"][0]["n_remain"] > 0
+    assert (slot["params"]["n_predict"], decoded(slot) < LONG) == (LONG, True)
     assert llama.metrics()["requests_processing"] == 0
     await wait_until(
         lambda: (
