@@ -7,8 +7,9 @@ their stop flag set to its ".cancels" sibling. The test writes the allowance (St
 decides how far a reply gets, however fast or slow the machine is; it can also wait until a
 stop sent somewhere reached the model's process, and only then let the model go on. A file
 serves every kind of server: those in the test's own process (`forward_gate`) and subprocesses
-(`wxgpt serve` in tests/replica_process.py, `transformers serve` in tests/serve_engine.py),
-which call `hold_if_asked` first.
+(`wxgpt serve` in tests/replica_process.py, `transformers serve` in tests/serve_engine.py, the
+mini-program suite's server in tests/miniprogram_server.py, whose jest tests write the file
+with miniprogram/test/helpers.js), which call `hold_if_asked` first.
 """
 
 import asyncio
