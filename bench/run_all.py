@@ -16,7 +16,16 @@ from pathlib import Path
 
 import torch
 
-from bench import concurrency, coordination, idle, overhead, storage_rate
+from bench import (
+    concurrency,
+    content_checks,
+    coordination,
+    idle,
+    llama_cpp,
+    long_prompt,
+    overhead,
+    storage_rate,
+)
 
 Rows = list[dict[str, str]]
 BENCHMARKS: dict[str, tuple[str, Callable[[bool], Rows]]] = {
@@ -25,11 +34,25 @@ BENCHMARKS: dict[str, tuple[str, Callable[[bool], Rows]]] = {
         "Concurrency: sockets chatting at once (default model, greedy; times in s)",
         concurrency.run,
     ),
+    "long_prompt": (
+        "Long prompt: the longest message allowed sent into another user's stream "
+        "(batched engine; times in s)",
+        long_prompt.run,
+    ),
     "idle": ("Idle scale: open heart-beating chat sockets (ping every 5 s)", idle.run),
     "storage": ("Storage: messages stored per second (8 concurrent writers)", storage_rate.run),
     "coordination": (
         "Coordination: Redis commands of one replica, and replicas per Redis",
         coordination.run,
+    ),
+    "llama_cpp": (
+        "llama.cpp: llama-server directly vs wxgpt's remote engine in front of it (greedy, "
+        "--ignore-eos; times in s)",
+        llama_cpp.run,
+    ),
+    "content": (
+        "Content checks: first-token delay added by releasing replies in checked pieces",
+        content_checks.run,
     ),
 }
 RESULTS = Path(__file__).with_name("RESULTS.md")

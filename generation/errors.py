@@ -28,3 +28,7 @@ class EngineBusy(GenerationError):
     def __init__(self, message: str, retry_after_s: int | None = None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class EngineFailed(GenerationError):
+    """The engine hit an error it cannot go on from; it takes no more replies until restart."""

@@ -67,6 +67,8 @@ def check_available(spec: ModelSpec, *, find_package: FindPackage = installed_pa
     if bundled is not None:
         check_installed(bundled, _cache_dir(spec), find_package)
         return
+    if _gguf_source(spec) is not None:
+        return
     path, _ = _resolve(spec)
     if spec.allow_download or Path(path).is_dir():
         return
@@ -134,17 +136,48 @@ class LoadedTokenizer:
     context_size: int
 
 
-def load_tokenizer(spec: ModelSpec) -> LoadedTokenizer:
-    """Load the model's tokenizer and config, never its weights (blocking)."""
-    path, name = _resolve(spec)
+def load_tokenizer(
+    spec: ModelSpec, *, find_package: FindPackage = installed_package_dir
+) -> LoadedTokenizer:
+    """Load the model's tokenizer and config, never its weights (blocking).
+
+    A GGUF file (`source` ending in .gguf) gives them from its own metadata, so an engine
+    serving that file fits prompts with exactly its tokenizer; so does a bundled model not
+    converted yet, whose weights are then never converted."""
+    path, gguf_file, name = _tokenizer_source(spec, find_package)
     local_only = not spec.allow_download
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_only)
-        config = AutoConfig.from_pretrained(path, local_files_only=local_only)
+        tokenizer = AutoTokenizer.from_pretrained(
+            path, gguf_file=gguf_file, local_files_only=local_only
+        )
+        config = AutoConfig.from_pretrained(path, gguf_file=gguf_file, local_files_only=local_only)
     except OSError as exc:
         raise ModelNotFound(_missing_message(spec, path, str(exc))) from exc
     prompt_format = make_format(tokenizer, spec.prompt_format)
     return LoadedTokenizer(name, tokenizer, prompt_format, context_size_of(config, tokenizer))
+
+
+def _tokenizer_source(spec: ModelSpec, find_package: FindPackage) -> tuple[str, str | None, str]:
+    """(folder, GGUF file in it or None, display name) to read a tokenizer from."""
+    bundled = _bundled(spec)
+    if bundled is not None and not is_converted(bundled, _cache_dir(spec)):
+        joined = ensure_gguf(bundled, _cache_dir(spec), find_package)
+        return str(joined.parent), joined.name, bundled.title
+    gguf = _gguf_source(spec)
+    if gguf is not None:
+        return str(gguf.parent), gguf.name, gguf.name
+    path, name = _resolve(spec, find_package)
+    return path, None, name
+
+
+def _gguf_source(spec: ModelSpec) -> Path | None:
+    """The GGUF file `source` names, if it names one; ModelNotFound if it is not there."""
+    if spec.source is None or not spec.source.endswith(".gguf"):
+        return None
+    path = Path(spec.source).expanduser()
+    if not path.is_file():
+        raise ModelNotFound(f"GGUF file {path} does not exist")
+    return path
 
 
 def _bundled(spec: ModelSpec) -> BundledModel | None:

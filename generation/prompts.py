@@ -200,6 +200,19 @@ class PromptTooLong(GenerationError):
         self.needed = needed
 
 
+class MessageTooLong(PromptTooLong):
+    """The user's message is more tokens than the server allows in one message."""
+
+    def __init__(self, *, limit: int, needed: int) -> None:
+        GenerationError.__init__(
+            self,
+            f"your message is {needed} tokens; the limit is {limit} tokens "
+            "(WXGPT_MAX_MESSAGE_TOKENS)",
+        )
+        self.limit = limit
+        self.needed = needed
+
+
 @dataclass(frozen=True)
 class Prompt:
     """Prompt ids and how many of the newest turns they hold."""

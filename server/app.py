@@ -12,10 +12,12 @@ from starlette.routing import WebSocketRoute
 
 from generation.engines import EngineHolder, start_engine
 from server import logs
+from server.accounts import profile
 from server.accounts import routes as accounts
 from server.accounts.tokens import TokenCodec
 from server.admin import api as admin_api
 from server.admin import auth as admin_auth
+from server.admin import moderation as admin_moderation
 from server.admin import site as admin_site
 from server.admin.login_limit import LoginLimiter
 from server.chat import history
@@ -24,6 +26,7 @@ from server.chat.replies import ReplyService
 from server.chat.socket import chat_socket
 from server.config import Settings
 from server.coordination import coordinator_for
+from server.coordination.base import Coordinator
 from server.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
 from server.logs import redact_url_logs
 from server.ops import health, metrics
@@ -32,6 +35,10 @@ from server.ops.metrics import Metrics
 from server.ops.panel import ProcessStats
 from server.ops.presence import Presence
 from server.replica import Replica
+from server.safety import reports
+from server.safety.checks import ContentChecker
+from server.safety.wechat import WeChatChecker
+from server.safety.words import WordList
 from server.security.bodies import BodyGuard
 from server.security.origins import OriginGuard, Origins
 from server.security.sockets import SocketCaps
@@ -66,7 +73,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app_metrics = Metrics()
     presence = Presence(app_metrics, live.tokens_so_far, coordinator)
     app_metrics.watch(presence.__len__, holder, coordinator)
-    replies = ReplyService(holder, live, coordinator, presence.reply_finished)
+    checker = content_checker(settings, coordinator, app_metrics)
+    replies = ReplyService(
+        holder,
+        live,
+        coordinator,
+        checker,
+        presence.reply_finished,
+        piece_chars=settings.output_check_chars,
+    )
     replica = Replica(coordinator, live, presence, save_interval=settings.reply_save_interval)
 
     @contextlib.asynccontextmanager
@@ -85,15 +100,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if holder.engine is not None:
                 holder.engine.close()
             await replica.close()
+            await checker.close()
             await disconnect()
 
     app = Starlette(
         routes=[
             *health.routes,
             *accounts.routes,
+            *profile.routes,
             *history.routes,
+            *reports.routes,
             *admin_auth.routes,
             *admin_api.routes,
+            *admin_moderation.routes,
             *ops.routes,
             *metrics.routes,
             WebSocketRoute("/ws/chat", chat_socket),
@@ -101,7 +120,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         middleware=[
             Middleware(OriginGuard, origins=origins),
-            Middleware(BodyGuard, limit=settings.max_body_bytes),
+            Middleware(
+                BodyGuard,
+                limit=settings.max_body_bytes,
+                uploads={"/api/me/avatar": profile.AVATAR_UPLOAD},
+            ),
         ],
         exception_handlers={
             ApiError: handle_api_error,
@@ -114,6 +137,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.tokens = TokenCodec(settings.secret_key, settings.token_ttl)
     app.state.engine = holder
     app.state.replies = replies
+    app.state.checker = checker
     app.state.metrics = app_metrics
     app.state.presence = presence
     app.state.replica = replica
@@ -130,6 +154,24 @@ def create_app(settings: Settings | None = None) -> Starlette:
         secret_key=settings.secret_key,
     )
     return app
+
+
+def content_checker(
+    settings: Settings, coordinator: Coordinator, metrics: Metrics
+) -> ContentChecker:
+    """The word list, and WeChat's check when the app's id and secret are set."""
+    wechat = None
+    if settings.wechat_appid and settings.wechat_secret:
+        wechat = WeChatChecker(
+            coordinator,
+            api_base=settings.wechat_api_base,
+            appid=settings.wechat_appid,
+            secret=settings.wechat_secret,
+            timeout_s=settings.content_check_timeout,
+        )
+    return ContentChecker(
+        WordList(), wechat, settings.content_check_failure, metrics.content_checked
+    )
 
 
 async def _prepare_database(settings: Settings) -> None:

@@ -13,6 +13,11 @@ from generation.loading import ModelSpec
 
 DEV_SECRET = "wxgpt-development-secret-do-not-use-in-production"
 
+# A thread per reply (single) gains nothing from a second slot on a CPU: the threads share
+# the cores. The batched engine's step costs little more for 16 rows than for one (see the
+# README's "Choosing an engine"); the remote engine's server batches on its own side.
+DEFAULT_SLOTS: dict[str, int] = {"single": 1, "batched": 16, "remote": 1}
+
 # A comma-separated list in the environment ("a, b"), a list in Python.
 CommaList = Annotated[list[str], NoDecode]
 
@@ -41,15 +46,26 @@ class Settings(BaseSettings):
     wechat_appid: str = ""
     wechat_secret: str = ""
     wechat_code2session_url: str = "https://api.weixin.qq.com/sns/jscode2session"
+    wechat_api_base: str = "https://api.weixin.qq.com"
+
+    # When WeChat gives no verdict: refuse the text (closed) or let it through for review.
+    content_check_failure: Literal["open", "closed"] = "closed"
+    content_check_timeout: float = Field(3.0, gt=0, le=30)
+    # Replies are released to the user in checked pieces of at most this many characters.
+    output_check_chars: int = Field(60, ge=8, le=2500)
 
     admin_session_ttl: int = Field(12 * 3600, ge=60)
     admin_login_attempts: int = Field(5, ge=1)
     admin_login_window: int = Field(300, ge=1)
 
-    engine: EngineKind = "single"
-    max_concurrent_generations: int = Field(1, ge=1)
+    engine: EngineKind = "batched"
+    # Unset: the engine's own default (DEFAULT_SLOTS).
+    max_concurrent_generations: int | None = Field(None, ge=1)
     max_queue: int = Field(32, ge=0)
     max_message_chars: int = Field(2000, ge=1)
+    max_message_tokens: int = Field(2048, ge=1)
+    prefill_chunk_tokens: int = Field(512, ge=16)
+    prefill_chunk_seconds: float = Field(0.5, ge=0, le=10)
     max_frame_bytes: int = Field(16 * 1024, ge=256)
     resume_grace_seconds: float = Field(60.0, ge=0, le=3600)
 
@@ -130,15 +146,34 @@ class Settings(BaseSettings):
         self.engine = "remote"
         return self
 
+    @model_validator(mode="after")
+    def _a_gguf_file_only_for_the_remote_engine(self) -> "Settings":
+        if self.model is not None and self.model.endswith(".gguf") and self.engine != "remote":
+            raise ValueError(
+                f"WXGPT_MODEL={self.model} is a GGUF file, which wxgpt reads only the tokenizer "
+                "of; serve it with llama.cpp's llama-server and set WXGPT_INFERENCE_URL, or "
+                "point WXGPT_MODEL at a model folder for a local engine"
+            )
+        return self
+
     def engine_config(self, events: EngineEvents | None = None) -> EngineConfig:
         """What the engine is started with; `events` hears of its requests (for /metrics)."""
         return EngineConfig(
             model=self.model_spec(),
-            slots=self.max_concurrent_generations,
+            slots=self.generation_slots,
             max_waiting=self.max_queue,
+            max_message_tokens=self.max_message_tokens,
+            prefill_chunk_tokens=self.prefill_chunk_tokens,
+            prefill_chunk_seconds=self.prefill_chunk_seconds or None,
             remote=self.remote_spec(),
             events=events or NoEvents(),
         )
+
+    @property
+    def generation_slots(self) -> int:
+        """Replies generated at once: WXGPT_MAX_CONCURRENT_GENERATIONS, else the engine's
+        default."""
+        return self.max_concurrent_generations or DEFAULT_SLOTS[self.engine]
 
     def remote_spec(self) -> RemoteSpec | None:
         """Where the remote engine sends generation; None for a local engine."""

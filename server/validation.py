@@ -3,6 +3,7 @@ ids, query parameters, and the string rules every field shares. A client's mista
 sentence naming the field and the limit, before anything is stored."""
 
 import json
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -134,6 +135,20 @@ def query_int(request: Request, name: str, default: int | None, low: int, high: 
     if not low <= value <= high:
         raise ApiError(400, "bad_request", f"{name} must be between {low} and {high}")
     return value
+
+
+def query_time(request: Request, name: str) -> datetime | None:
+    """An ISO 8601 date or time query parameter (UTC unless it says otherwise), or None."""
+    raw = query_text(request, name, max_chars=40)
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(
+            400, "bad_request", f"{name} must be an ISO 8601 date or time, like 2026-12-01"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def query_text(request: Request, name: str, max_chars: int = 200) -> str | None:

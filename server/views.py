@@ -3,11 +3,24 @@
 from datetime import datetime
 from typing import Any
 
-from storage.models import AuditEntry, Conversation, Message, QuotaLedger, User
+from storage.models import (
+    AuditEntry,
+    Conversation,
+    Message,
+    MessageStatus,
+    ModerationCase,
+    QuotaLedger,
+    User,
+)
 
 
 def _time(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+def avatar_url(user: User) -> str | None:
+    """Where the user's avatar is served, changing with each upload; None without one."""
+    return f"/api/avatars/{user.id}?v={user.avatar_version}" if user.avatar_version else None
 
 
 def user_view(user: User) -> dict[str, Any]:
@@ -15,6 +28,7 @@ def user_view(user: User) -> dict[str, Any]:
     return {
         "id": user.id,
         "nickname": user.nickname,
+        "avatar_url": avatar_url(user),
         "quota": user.quota,
         "created_at": _time(user.created_at),
     }
@@ -30,12 +44,14 @@ def conversation_view(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def message_view(message: Message) -> dict[str, Any]:
-    """One stored message with its status, token counts and timings."""
+def message_view(message: Message, *, to_operator: bool = False) -> dict[str, Any]:
+    """One stored message with its status, token counts and timings; a blocked reply's
+    text is shown to operators only."""
+    hidden = message.status == MessageStatus.BLOCKED and not to_operator
     return {
         "id": message.id,
         "role": str(message.role.value),
-        "content": message.content,
+        "content": "" if hidden else message.content,
         "status": str(message.status.value),
         "finish_reason": message.finish_reason,
         "prompt_tokens": message.prompt_tokens,
@@ -52,6 +68,7 @@ def admin_user_view(user: User, message_count: int) -> dict[str, Any]:
         "id": user.id,
         "openid": user.openid,
         "nickname": user.nickname,
+        "avatar_url": avatar_url(user),
         "quota": user.quota,
         "banned": user.banned,
         "created_at": _time(user.created_at),
@@ -66,7 +83,12 @@ def admin_conversation_view(
     """Anyone's conversation, with its owner, as the admin console lists it."""
     return {
         **conversation_view(conversation),
-        "user": {"id": user.id, "openid": user.openid, "nickname": user.nickname},
+        "user": {
+            "id": user.id,
+            "openid": user.openid,
+            "nickname": user.nickname,
+            "avatar_url": avatar_url(user),
+        },
         "message_count": message_count,
     }
 
@@ -92,4 +114,32 @@ def audit_view(entry: AuditEntry) -> dict[str, Any]:
         "target": entry.target,
         "detail": entry.detail,
         "created_at": _time(entry.created_at),
+    }
+
+
+def case_view(case: ModerationCase) -> dict[str, Any]:
+    """A moderation case with its user and, if any, the message it is about."""
+    user: User = case.user
+    message: Message | None = case.message
+    return {
+        "id": case.id,
+        "kind": str(case.kind.value),
+        "user": {
+            "id": user.id,
+            "openid": user.openid,
+            "nickname": user.nickname,
+            "avatar_url": avatar_url(user),
+            "banned": user.banned,
+        },
+        "conversation_id": case.conversation_id,
+        "message": None if message is None else message_view(message, to_operator=True),
+        "content": case.content,
+        "checker": case.checker,
+        "verdict": case.verdict,
+        "label": case.label,
+        "note": case.note,
+        "state": str(case.state.value),
+        "resolved_by": case.resolved_by,
+        "resolved_at": _time(case.resolved_at),
+        "created_at": _time(case.created_at),
     }

@@ -1,4 +1,5 @@
-"""The schema: users, conversations, messages, the quota ledger, settings, and admin accounts."""
+"""The schema: users, conversations, messages, the quota ledger, settings, admin accounts, and
+moderation (cases to review, avatars)."""
 
 from enum import StrEnum
 from typing import Any
@@ -23,6 +24,8 @@ class MessageStatus(StrEnum):
     STOPPED = "stopped"
     INTERRUPTED = "interrupted"
     FAILED = "failed"
+    # Stopped by the content checks: never shown again to the user, never part of memory.
+    BLOCKED = "blocked"
 
 
 class LedgerReason(StrEnum):
@@ -43,6 +46,8 @@ class User(Model):
     nickname = fields.CharField(max_length=64, default="")
     quota = fields.IntField(default=0, validators=[MinValueValidator(0)])
     banned = fields.BooleanField(default=False)
+    # Bumped with each uploaded avatar (0: none), so its URL changes and caches refresh.
+    avatar_version = fields.IntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
     last_seen_at = fields.DatetimeField(null=True)
 
@@ -196,3 +201,70 @@ class AuditEntry(Model):
     class Meta:
         table = "audit_log"
         indexes = (("admin", "id"), ("action", "id"))
+
+
+class Avatar(Model):
+    """A user's uploaded avatar image; in the database, so every replica serves it."""
+
+    user: fields.OneToOneRelation[User] = fields.OneToOneField(
+        "models.User", related_name="avatar", on_delete=fields.CASCADE, primary_key=True
+    )
+    content_type = fields.CharField(max_length=32)
+    data = fields.BinaryField()
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    user_id: int
+
+    class Meta:
+        table = "avatars"
+
+
+class CaseKind(StrEnum):
+    """What a moderation case is about."""
+
+    INPUT = "input"
+    OUTPUT = "output"
+    PROFILE = "profile"
+    REPORT = "report"
+
+
+class CaseState(StrEnum):
+    """Where a moderation case stands: waiting, dismissed, or its user banned."""
+
+    OPEN = "open"
+    DISMISSED = "dismissed"
+    BANNED = "banned"
+
+
+class ModerationCase(Model):
+    """Something for an operator to review: blocked text with its verdict, or a user's report."""
+
+    id = fields.IntField(primary_key=True)
+    kind = fields.CharEnumField(CaseKind, max_length=16)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="cases", on_delete=fields.CASCADE
+    )
+    # The blocked or reported reply; a blocked question is never stored as a message.
+    message: fields.ForeignKeyNullableRelation[Message] = fields.ForeignKeyField(
+        "models.Message", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    conversation_id = fields.IntField(null=True)
+    content = fields.TextField()
+    # Which check decided ("words", "wechat"), or None for a report.
+    checker = fields.CharField(max_length=16, null=True)
+    # "risky", "review", "unchecked" (let through while WeChat failed), or "reported".
+    verdict = fields.CharField(max_length=16)
+    label = fields.CharField(max_length=64, default="")
+    note = fields.CharField(max_length=255, default="")
+    state = fields.CharEnumField(CaseState, max_length=16, default=CaseState.OPEN)
+    resolved_by = fields.CharField(max_length=64, null=True)
+    resolved_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    user_id: int
+    message_id: int | None
+
+    class Meta:
+        table = "moderation_cases"
+        # The moderation page lists newest first, by state, by user, and counts per day.
+        indexes = (("state", "id"), ("user", "id"), ("created_at",))

@@ -17,10 +17,13 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from aerich import Command
+from aerich.ddl.sqlite import SqliteDDL
+from aerich.migrate import Migrate
 from tortoise.context import TortoiseContext
 
 from storage.database import APP, tortoise_config
@@ -83,7 +86,22 @@ def _generate(db_url: str, name: str) -> tuple[Path, str]:
     return location, done.stdout.strip().splitlines()[-1]
 
 
+def _skip_sqlite_comments() -> None:
+    """SQLite keeps no column comments, so a changed one (as when a CharEnumField gains a
+    value) is nothing to do there; aerich refuses such a change outright instead."""
+    add_operator = Migrate._add_operator.__func__  # type: ignore[attr-defined]
+
+    def without_empty(cls: type[Migrate], operator: str, *args: Any, **kwargs: Any) -> None:
+        if operator:
+            add_operator(cls, operator, *args, **kwargs)
+
+    SqliteDDL.set_comment = lambda self, model, field_describe: ""  # type: ignore[method-assign]
+    Migrate._add_operator = classmethod(without_empty)  # type: ignore[method-assign,assignment]
+
+
 async def _aerich_migrate(db_url: str, location: Path, name: str) -> str:
+    if db_url.startswith("sqlite"):
+        _skip_sqlite_comments()
     async with TortoiseContext():
         command = Command(tortoise_config=tortoise_config(db_url), app=APP, location=str(location))
         await command.init()

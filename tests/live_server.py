@@ -138,7 +138,12 @@ class LiveServer:
 
 
 def start_test_server(
-    model: Path, db_path: Path, chat: dict[str, Any] | None = None, **overrides: Any
+    model: Path,
+    db_path: Path,
+    chat: dict[str, Any] | None = None,
+    *,
+    ready_timeout: float = 60.0,
+    **overrides: Any,
 ) -> LiveServer:
     """A started server on a SQLite file with dev login; greedy, short replies unless told."""
     values: dict[str, Any] = {
@@ -147,9 +152,12 @@ def start_test_server(
         "dev_login": True,
         "default_quota": 100,
         "max_concurrent_generations": 2,
+        # Replies arrive in checked pieces; the smallest keeps the tiny model's short
+        # replies in several deltas, as tests of streaming, stop and resume need.
+        "output_check_chars": 8,
         **overrides,
     }
-    server = LiveServer(Settings(_env_file=None, **values)).start()
+    server = LiveServer(Settings(_env_file=None, **values)).start(ready_timeout)
     server.call(save_chat_settings({"temperature": 0, "max_new_tokens": 12, **(chat or {})}))
     return server
 

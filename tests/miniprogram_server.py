@@ -11,15 +11,18 @@ from pathlib import Path
 
 from server.chat.settings import save_chat_settings
 from server.config import Settings
+from server.safety.words import save_words
 from tests.live_server import LiveServer
 from tests.pace import hold_if_asked
 from tests.tiny_model import build_tiny_gpt2
 
 # Replies of many pieces (the gate holds one mid-way for a drop or a stop); few replies per
-# user so the quota can run out in a test; a low message limit so "too long" is cheap to reach.
+# user so the quota can run out in a test; a low message limit so "too long" is cheap to reach;
+# small checked pieces so a reply arrives in many; one listed word for the content checks.
 CHAT_SETTINGS = {"temperature": 0, "max_new_tokens": 80}
 DEFAULT_QUOTA = 3
 MAX_MESSAGE_CHARS = 200
+LISTED_WORDS = ["forbiddenword"]
 
 
 def main() -> None:
@@ -36,10 +39,12 @@ def main() -> None:
             default_quota=DEFAULT_QUOTA,
             max_message_chars=MAX_MESSAGE_CHARS,
             max_concurrent_generations=2,
+            output_check_chars=8,
         )
         server = LiveServer(settings).start()
         try:
             server.call(save_chat_settings(CHAT_SETTINGS))
+            server.call(save_words(LISTED_WORDS))
             print(f"WXGPT_TEST_SERVER {server.url}", flush=True)
             sys.stdin.read()
         finally:

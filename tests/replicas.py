@@ -108,6 +108,8 @@ def replica_env(
         "WXGPT_LEASE_SECONDS": "2",
         "WXGPT_REPLY_SAVE_INTERVAL": "0.1",
         "WXGPT_RESUME_GRACE_SECONDS": "60",
+        # One test spreads 20 sockets of one user over the replicas.
+        "WXGPT_MAX_SOCKETS_PER_USER": "25",
         **extra,
     }
 

@@ -4,7 +4,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerBase
+from transformers import (
+    GenerationConfig,
+    GPT2Config,
+    GPT2LMHeadModel,
+    MistralConfig,
+    MistralForCausalLM,
+    PreTrainedTokenizerBase,
+)
 
 from tests.generation.tokenizers import build_bpe_tokenizer
 
@@ -41,4 +48,25 @@ def build_tiny_gpt2(
         bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id
     )
     model.save_pretrained(directory)
+    return directory
+
+
+def build_tiny_sliding_window(directory: Path) -> Path:
+    """A tiny Mistral whose layers attend through a sliding window (a cache that cannot be
+    left-padded and merged), with the test tokenizer."""
+    tokenizer = build_bpe_tokenizer(directory)
+    config = MistralConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        sliding_window=16,
+        max_position_embeddings=256,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(0)
+    MistralForCausalLM(config).save_pretrained(directory)
     return directory

@@ -38,6 +38,11 @@ export const router = createRouter({
           name: "playground",
           component: () => import("./views/Playground.vue"),
         },
+        {
+          path: "moderation",
+          name: "moderation",
+          component: () => import("./views/Moderation.vue"),
+        },
         { path: "audit", name: "audit", component: () => import("./views/Audit.vue") },
         { path: "ops", name: "ops", component: () => import("./views/Ops.vue") },
         { path: ":unknown(.*)*", redirect: { name: "dashboard" } },

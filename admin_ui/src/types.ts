@@ -16,6 +16,7 @@ export interface UserRef {
   id: number;
   openid: string;
   nickname: string | null;
+  avatar_url?: string | null;
 }
 
 export interface User extends UserRef {
@@ -44,7 +45,8 @@ export interface Conversation {
   message_count: number;
 }
 
-export type MessageStatus = "complete" | "stopped" | "interrupted" | "failed" | "generating";
+export type MessageStatus =
+  "complete" | "stopped" | "interrupted" | "failed" | "generating" | "blocked";
 
 export interface Message {
   id: number;
@@ -71,6 +73,7 @@ export interface Stats {
   messages_7d: number;
   tokens_generated: number;
   per_day: { date: string; messages: number }[];
+  blocked_per_day: { date: string; blocked: number }[];
   model: {
     name: string | null;
     device: string | null;
@@ -163,4 +166,30 @@ export interface OpsDelta {
   engine: EngineState;
   process: ProcessState;
   t: string;
+}
+
+export type CaseKind = "input" | "output" | "profile" | "report";
+export type CaseState = "open" | "dismissed" | "banned";
+
+export interface ModerationCase {
+  id: number;
+  kind: CaseKind;
+  user: UserRef & { banned: boolean };
+  conversation_id: number | null;
+  message: Message | null;
+  content: string;
+  checker: string | null;
+  verdict: string;
+  label: string;
+  note: string;
+  state: CaseState;
+  resolved_by: string | null;
+  resolved_at: string | null;
+  created_at: string;
+}
+
+export interface WordList {
+  words: string[];
+  max_words: number;
+  max_word_chars: number;
 }

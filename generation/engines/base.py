@@ -18,11 +18,12 @@ from generation.streaming import GenerationResult, TextCallback
 
 
 class EngineEvents(Protocol):
-    """Told what an engine sees of its inference server, for /metrics (the server's side
-    implements it, so the generation package imports nothing of the server)."""
+    """Told what an engine sees of its inference server or of its own failures, for /metrics
+    (the server's side implements it, so the generation package imports nothing of it)."""
 
     def engine_error(self, kind: str) -> None:
-        """One request to the inference server failed; `kind` says how."""
+        """One request to the inference server, or one step of a local engine, failed;
+        `kind` says how."""
         ...
 
     def engine_request(self, first_token_s: float | None, duration_s: float | None) -> None:
@@ -63,6 +64,12 @@ class EngineConfig:
     model: ModelSpec = field(default_factory=ModelSpec)
     slots: int = 1
     max_waiting: int = 32
+    # Longest user message in tokens (None: only the context bounds it).
+    max_message_tokens: int | None = None
+    # Most prompt tokens the batched engine prefills between two decoding steps, and the
+    # time a chunk should take (None: always the most).
+    prefill_chunk_tokens: int = 256
+    prefill_chunk_seconds: float | None = None
     remote: RemoteSpec | None = None
     events: EngineEvents = field(default_factory=NoEvents)
 

@@ -1,9 +1,9 @@
 """Several sequences' KV caches side by side, left-padded to one length, stepped together."""
 
-from typing import Any
+from typing import Any, TypeGuard
 
 import torch
-from transformers import DynamicCache
+from transformers import DynamicCache, PreTrainedConfig
 from transformers.cache_utils import DynamicLayer
 
 
@@ -11,8 +11,25 @@ class UnsupportedCache(RuntimeError):
     """The model's cache cannot be padded and merged (sliding windows, recurrent state)."""
 
 
+def check_joinable(config: PreTrainedConfig) -> None:
+    """Raise UnsupportedCache unless the cache a model with `config` builds can be joined: so
+    that a model the batched engine cannot serve is refused at start, not at the first reply."""
+    layers = DynamicCache(config=config).layers
+    if not layers or not all(_is_plain(layer) for layer in layers):
+        raise _unsupported(layers)
+
+
+# A row may be padded to twice its own length, or this many tokens more if that is more:
+# short prompts of different lengths still share a batch.
+PADDING_SLACK = 512
+
+
 class BatchCache:
-    """Rows join with their own prefilled cache and leave at any step; padding is masked out."""
+    """Rows join with their own prefilled cache and leave at any step; padding is masked out.
+
+    Every row attends over the batch's whole width, so a row padded to a much longer one
+    pays for it in each step (time and memory); `fits` keeps such rows apart.
+    """
 
     def __init__(self) -> None:
         self.clear()
@@ -29,8 +46,32 @@ class BatchCache:
         """How many sequences are in the batch."""
         return len(self.positions)
 
+    @property
+    def width(self) -> int:
+        """How many positions every row attends over (its own and left padding)."""
+        return int(self.mask.shape[1])
+
+    def fits(self, length: int) -> bool:
+        """Whether a row of `length` tokens may join without any row, itself included, being
+        padded beyond twice its length or PADDING_SLACK tokens more."""
+        if not self.positions:
+            return True
+        shortest = min(*self.positions, length)
+        return max(self.width, length) <= max(2 * shortest, shortest + PADDING_SLACK)
+
+    def padding_for(self, length: int) -> int:
+        """Padding positions that a row of `length` tokens adds to the batch if it joins."""
+        if length >= self.width:
+            return (length - self.width) * self.rows
+        return self.width - length
+
     def join(self, cache: DynamicCache) -> None:
-        """Add one sequence's prefilled cache (batch size 1) as the last row."""
+        """Add one sequence's prefilled cache (batch size 1) as the last row.
+
+        All-or-nothing: the merged tensors are built beside the batch's own and swapped in
+        only once every layer is built, so a join that fails (out of memory, a cache of
+        another shape) leaves the running rows as they were.
+        """
         layers = _plain_layers(cache)
         length = cache.get_seq_length()
         device = _keys_values(layers[0])[0].device
@@ -39,14 +80,20 @@ class BatchCache:
             self.cache, self.mask, self.positions = cache, row_mask, [length]
             return
         width = max(length, self.mask.shape[1])
-        for mine, theirs in zip(_plain_layers(self.cache), layers, strict=True):
-            (my_keys, my_values), (their_keys, their_values) = (
-                _keys_values(mine),
-                _keys_values(theirs),
+        mine = _plain_layers(self.cache)
+        if len(mine) != len(layers):
+            raise ValueError(f"a cache of {len(layers)} layers cannot join one of {len(mine)}")
+        merged = [
+            tuple(
+                torch.cat([_pad_left(own, width), _pad_left(new, width)])
+                for own, new in zip(_keys_values(layer), _keys_values(theirs), strict=True)
             )
-            mine.keys = torch.cat([_pad_left(my_keys, width), _pad_left(their_keys, width)])
-            mine.values = torch.cat([_pad_left(my_values, width), _pad_left(their_values, width)])
-        self.mask = torch.cat([_pad_left(self.mask, width), _pad_left(row_mask, width)])
+            for layer, theirs in zip(mine, layers, strict=True)
+        ]
+        mask = torch.cat([_pad_left(self.mask, width), _pad_left(row_mask, width)])
+        for layer, (keys, values) in zip(mine, merged, strict=True):
+            layer.keys, layer.values = keys, values
+        self.mask = mask
         self.positions.append(length)
 
     def keep(self, rows: list[int]) -> None:
@@ -85,19 +132,23 @@ class BatchCache:
         return logits
 
 
+def _is_plain(layer: object) -> TypeGuard[DynamicLayer]:
+    return isinstance(layer, DynamicLayer) and not layer.is_sliding
+
+
 def _plain_layers(cache: DynamicCache) -> list[DynamicLayer]:
-    layers = [
-        layer
-        for layer in cache.layers
-        if isinstance(layer, DynamicLayer) and not layer.is_sliding and layer.is_initialized
-    ]
-    if len(layers) != len(cache.layers):
-        kinds = sorted({type(layer).__name__ for layer in cache.layers})
-        raise UnsupportedCache(
-            f"the batched engine needs a full-attention cache in every layer; this model's "
-            f"cache has {', '.join(kinds)} (use WXGPT_ENGINE=single)"
-        )
+    layers = [layer for layer in cache.layers if _is_plain(layer) and layer.is_initialized]
+    if len(layers) != len(cache.layers) or not layers:
+        raise _unsupported(cache.layers)
     return layers
+
+
+def _unsupported(layers: list[Any]) -> UnsupportedCache:
+    kinds = sorted({type(layer).__name__ for layer in layers}) or ["no layers"]
+    return UnsupportedCache(
+        f"the batched engine needs a full-attention cache in every layer; this model's "
+        f"cache has {', '.join(kinds)} (use WXGPT_ENGINE=single)"
+    )
 
 
 def _keys_values(layer: DynamicLayer) -> tuple[torch.Tensor, torch.Tensor]:

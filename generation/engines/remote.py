@@ -87,6 +87,7 @@ class RemoteEngine:
         slots: int,
         max_waiting: int,
         events: EngineEvents,
+        max_message_tokens: int | None = None,
     ) -> None:
         fmt = loaded.prompt_format.name
         if fmt not in (ChatTemplateFormat.name, EosTurnsFormat.name):
@@ -98,6 +99,7 @@ class RemoteEngine:
         self._spec = spec
         self._loaded = loaded
         self._events = events
+        self._max_message_tokens = max_message_tokens
         self._address = ServerAddress(spec.url, spec.api_key)
         self._sent = RemotePrompts(loaded.tokenizer)
         # A chat template is the server's to apply; a model without one (GPT-2, DialoGPT)
@@ -130,6 +132,7 @@ class RemoteEngine:
             slots=config.slots,
             max_waiting=config.max_waiting,
             events=config.events,
+            max_message_tokens=config.max_message_tokens,
         )
         engine._monitor.start()
         return engine
@@ -204,7 +207,7 @@ class RemoteEngine:
         self.info = EngineInfo(
             self.kind, self._model or self._loaded.name, self._address.origin, size
         )
-        self._prompts = PromptPreparer(self._loaded.prompt_format, size)
+        self._prompts = PromptPreparer(self._loaded.prompt_format, size, self._max_message_tokens)
 
     def _served(self, served: ServedModel) -> None:
         """First contact (from the probe thread): the served name, the server's names for the

@@ -43,18 +43,32 @@ class SingleEngine:
 
     kind = "single"
 
-    def __init__(self, loaded: LoadedModel, *, slots: int, max_waiting: int) -> None:
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        *,
+        slots: int,
+        max_waiting: int,
+        max_message_tokens: int | None = None,
+    ) -> None:
         self.loaded = loaded
         self.info = EngineInfo(self.kind, loaded.name, loaded.device, loaded.context_size)
         self.queue = GenerationQueue(slots, max_waiting)
-        self._prompts = PromptPreparer(loaded.prompt_format, loaded.context_size)
+        self._prompts = PromptPreparer(
+            loaded.prompt_format, loaded.context_size, max_message_tokens
+        )
         self._executor = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="wxgpt-generate")
         self._closed = False
 
     @classmethod
     def start(cls, config: EngineConfig) -> "SingleEngine":
         """Load the model and start (blocking; call from a worker thread)."""
-        return cls(load_model(config.model), slots=config.slots, max_waiting=config.max_waiting)
+        return cls(
+            load_model(config.model),
+            slots=config.slots,
+            max_waiting=config.max_waiting,
+            max_message_tokens=config.max_message_tokens,
+        )
 
     async def prepare(self, turns: Sequence[Turn], params: SamplingParams) -> PreparedReply:
         """The newest turns that fit the model's context; raises PromptTooLong."""

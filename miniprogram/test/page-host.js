@@ -9,8 +9,9 @@ function setPath(target, path, value) {
   parent[last] = value;
 }
 
-/** The page defined in `file`, with `app` as getApp(). */
-function hostPage(file, app) {
+/** The page defined in `file`, with `app` as getApp(); selectComponent('#id') answers
+ * `components[id]`. */
+function hostPage(file, app, components = {}) {
   let definition;
   global.Page = (options) => {
     definition = options;
@@ -20,6 +21,7 @@ function hostPage(file, app) {
   const page = Object.create(definition);
   page.data = JSON.parse(JSON.stringify(definition.data));
   page.setData = (changes) => Object.keys(changes).forEach((path) => setPath(page.data, path, changes[path]));
+  page.selectComponent = (selector) => components[selector.replace(/^#/, '')];
   return page;
 }
 

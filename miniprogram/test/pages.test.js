@@ -1,4 +1,6 @@
 // The chat and history pages' handlers driven against the real server.
+const fs = require('fs');
+const os = require('os');
 const path = require('path');
 const { hostPage } = require('./page-host');
 const { loggedInClient, nextEvent, stateWhere, isOpen } = require('./helpers');
@@ -13,6 +15,12 @@ async function appWithClient() {
   return { api: session.api, chat: session.client, globalData: { openConversation: null } };
 }
 
+/** Stands in for the chat page's message-list: records what setLive showed. */
+function fakeList() {
+  const shown = [];
+  return { shown, setLive: (reply) => shown.push(reply ? reply.text : null) };
+}
+
 async function ask(page, app, content) {
   page.onSend({ detail: { content } });
   return nextEvent(app.chat, 'reply-end');
@@ -20,20 +28,25 @@ async function ask(page, app, content) {
 
 test('the chat page shows the question, the streaming reply, then both as messages', async () => {
   const app = await appWithClient();
-  const page = hostPage(path.join(PAGES, 'chat', 'chat'), app);
+  const list = fakeList();
+  const page = hostPage(path.join(PAGES, 'chat', 'chat'), app, { list });
   page.onLoad();
   page.onShow();
   app.chat.open();
   await stateWhere(app.chat, isOpen);
   expect(page.data).toMatchObject({ loggedIn: true, quota: 3, connection: 'open', conversationId: null });
 
-  const shown = [];
-  app.chat.on('state', () => page.data.reply && shown.push(page.data.reply.text));
+  let replyingSeen = false;
+  app.chat.on('state', () => (replyingSeen = replyingSeen || page.data.replying));
   const ended = await ask(page, app, 'hello how are you');
 
-  expect(shown.length).toBeGreaterThan(1);
-  expect(shown[shown.length - 1]).toBe(ended.text);
-  expect(page.data.reply).toBeNull();
+  // The live text went to the list (throttled), its last showing the whole reply, then none.
+  const texts = list.shown.filter((text) => text !== null);
+  expect(texts.length).toBeGreaterThan(0);
+  texts.forEach((text, i) => i > 0 && expect(text.startsWith(texts[i - 1])).toBe(true));
+  expect(list.shown.slice(-2)).toEqual([ended.text, null]);
+  expect(replyingSeen).toBe(true);
+  expect(page.data.replying).toBe(false);
   expect(page.data.quota).toBe(2);
   expect(page.data.conversationId).toBe(ended.conversationId);
   expect(page.data.messages.map((m) => [m.role, m.content, m.status])).toEqual([
@@ -55,13 +68,44 @@ test('the chat page shows the question, the streaming reply, then both as messag
 
 test('a refused question leaves its words in the status line and no empty reply bubble', async () => {
   const app = await appWithClient();
-  const page = hostPage(path.join(PAGES, 'chat', 'chat'), app);
+  const page = hostPage(path.join(PAGES, 'chat', 'chat'), app, { list: fakeList() });
   page.onLoad();
   app.chat.open();
   await stateWhere(app.chat, isOpen);
   await ask(page, app, 'x'.repeat(300));
   expect(page.data.error).toBe('消息太长了，最多 200 个字');
   expect(page.data.messages.map((m) => m.role)).toEqual(['user']);
+});
+
+test('a question with a listed word is marked blocked, with no reply and nothing charged', async () => {
+  const app = await appWithClient();
+  const page = hostPage(path.join(PAGES, 'chat', 'chat'), app, { list: fakeList() });
+  page.onLoad();
+  app.chat.open();
+  await stateWhere(app.chat, isOpen);
+  const ended = await ask(page, app, 'say F O R B I D D E N W O R D');
+  expect(ended.status).toBe('blocked');
+  expect(page.data.error).toBe('内容不符合规范，已被拦截（未扣除额度）');
+  expect(page.data.messages.map((m) => [m.role, m.status])).toEqual([['user', 'blocked']]);
+  expect((await app.api.me()).quota).toBe(3);
+});
+
+test('a reply is reported from its long-press menu and filed on the server once', async () => {
+  const app = await appWithClient();
+  const page = hostPage(path.join(PAGES, 'chat', 'chat'), app, { list: fakeList() });
+  page.onLoad();
+  app.chat.open();
+  await stateWhere(app.chat, isOpen);
+  const ended = await ask(page, app, 'hello');
+  const reply = page.data.messages[1];
+  expect(reply).toMatchObject({ role: 'assistant', id: ended.messageId });
+  await page.onReport({ detail: { messageId: reply.id } });
+  expect(wx.toasts).toEqual(['已举报，感谢反馈']);
+  const again = await app.api.report(reply.id);
+  const first = await app.api.report(reply.id);
+  expect(again.report_id).toBe(first.report_id);
+  await page.onReport({ detail: { messageId: 999999 } });
+  expect(wx.toasts[1]).toBe('这段对话或回复已不存在');
 });
 
 test('the history page lists, renames, deletes and opens conversations', async () => {
@@ -119,4 +163,32 @@ test('the personal centre logs in, shows the quota, and logs out', async () => {
   expect(page.data.user).toBeNull();
   expect(app.api.token).toBe('');
   expect(app.chat.state).toMatchObject({ connection: 'closed', user: null, quota: null });
+});
+
+test('the personal centre saves the avatar and the nickname, refusing a listed word', async () => {
+  const app = await appWithClient();
+  const page = hostPage(path.join(PAGES, 'me', 'me'), app);
+  await page.refresh();
+  expect(page.data.avatarSrc).toBe('');
+
+  const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(40)]);
+  const file = path.join(os.tmpdir(), `wxgpt-avatar-${process.pid}.png`);
+  fs.writeFileSync(file, png);
+  await page.onChooseAvatar({ detail: { avatarUrl: file } });
+  expect(page.data.notice).toBe('头像已更新');
+  expect(page.data.avatarSrc).toMatch(/\/api\/avatars\/\d+\?v=1$/);
+  const served = await fetch(page.data.avatarSrc);
+  expect(served.headers.get('content-type')).toBe('image/png');
+  expect(Buffer.from(await served.arrayBuffer()).equals(png)).toBe(true);
+
+  await page.onSaveNickname({ detail: { value: { nickname: ' 小明 ' } } });
+  expect(page.data).toMatchObject({ notice: '昵称已保存', error: '', saving: false });
+  expect(page.data.user.nickname).toBe('小明');
+
+  await page.onSaveNickname({ detail: { value: { nickname: 'ForbiddenWord' } } });
+  expect(page.data.error).toBe('昵称不符合规范，请换一个');
+  expect((await app.api.me()).user.nickname).toBe('小明');
+
+  await page.onSaveNickname({ detail: { value: { nickname: '  ' } } });
+  expect(page.data.error).toBe('昵称不能为空');
 });

@@ -2,6 +2,7 @@
 // the `ws` WebSocket, wx.request onto fetch, storage onto a Map. `net` lets a test cut the
 // network (down: new sockets and requests fail), make it deaf (frames from the server are
 // lost) or silent (frames are lost both ways), and counts the sockets alive at once.
+const fs = require('fs');
 const WebSocket = require('ws');
 
 class SocketTask {
@@ -79,8 +80,14 @@ function request(net, { url, method = 'GET', data, header = {}, success, fail })
     setTimeout(() => fail({ errMsg: 'request:fail network down' }), 0);
     return;
   }
-  const body = data === undefined || method === 'GET' ? undefined : JSON.stringify(data);
-  fetch(url, { method, body, headers: { ...header, 'content-type': 'application/json' } })
+  // As wx.request: an ArrayBuffer goes as it is, anything else as JSON; the caller's
+  // Content-Type wins over the default.
+  const binary = data instanceof ArrayBuffer;
+  const json = data === undefined || method === 'GET' ? undefined : JSON.stringify(data);
+  const body = binary ? Buffer.from(data) : json;
+  const headers = { 'content-type': 'application/json' };
+  Object.keys(header).forEach((key) => (headers[key.toLowerCase()] = header[key]));
+  fetch(url, { method, body, headers })
     .then(async (response) => {
       const text = await response.text();
       let parsed = text;
@@ -106,6 +113,19 @@ function createWx() {
     getStorageSync: (key) => (storage.has(key) ? storage.get(key) : ''),
     setStorageSync: (key, value) => storage.set(key, value),
     removeStorageSync: (key) => storage.delete(key),
+    // Temporary files (a chosen avatar) are read from this machine's disk.
+    getFileSystemManager: () => ({
+      readFile: ({ filePath, success, fail }) =>
+        fs.readFile(filePath, (error, data) =>
+          error
+            ? fail({ errMsg: `readFile:fail ${error.message}` })
+            : success({ data: data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) }),
+        ),
+    }),
+    toasts: [],
+    showToast(options) {
+      this.toasts.push(options.title);
+    },
   };
 }
 

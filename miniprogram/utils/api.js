@@ -82,7 +82,27 @@ class Api {
     return this._call('DELETE', `/api/conversations/${conversationId}`);
   }
 
-  async _call(method, path, data) {
+  /** {user, quota}: the nickname is checked by the server like a message. */
+  setNickname(nickname) {
+    return this._call('PATCH', '/api/me', { nickname });
+  }
+
+  /** {user, quota}: `data` is the image's ArrayBuffer, `type` image/jpeg, png or webp. */
+  setAvatar(data, type) {
+    return this._call('POST', '/api/me/avatar', data, { 'Content-Type': type });
+  }
+
+  /** {report_id}: files one of the user's replies for the operator's review. */
+  report(messageId, reason = '') {
+    return this._call('POST', '/api/reports', { message_id: messageId, reason });
+  }
+
+  /** The full address of a server path such as a user's avatar_url. */
+  url(path) {
+    return path ? this._baseUrl + path : '';
+  }
+
+  async _call(method, path, data, extraHeader = {}) {
     const token = this.token;
     let response;
     try {
@@ -90,7 +110,7 @@ class Api {
         url: this._baseUrl + path,
         method,
         data,
-        header: token ? { Authorization: `Bearer ${token}` } : {},
+        header: { ...extraHeader, ...(token ? { Authorization: `Bearer ${token}` } : {}) },
       });
     } catch (failure) {
       throw new ApiError(0, 'network', (failure && failure.errMsg) || 'network error');

@@ -3,7 +3,7 @@
 // no page in sight: pages listen to its events and render `state`.
 //
 // Events: 'state' (a snapshot after every change), 'frame' (each server frame as received),
-// 'reply-end' (a reply left the stage: status done | stopped | interrupted | failed),
+// 'reply-end' (a reply left the stage: status done | stopped | interrupted | failed | blocked),
 // 'reconnect' ({attempt, delayMs} when a reconnect is scheduled).
 
 const { Emitter } = require('./emitter');
@@ -20,6 +20,14 @@ const DEFAULTS = {
   pongTimeoutMs: 10000,
   backoff: { baseMs: 1000, maxMs: 30000 },
 };
+
+/** How an `error` frame ends the running reply. */
+function endingOf(code, messageId) {
+  if (code === 'content_blocked') return 'blocked';
+  // A resume that finds nothing means the reply is gone for good.
+  if (code === 'not_found' && messageId) return 'interrupted';
+  return 'failed';
+}
 
 class ChatClient extends Emitter {
   /**
@@ -259,9 +267,8 @@ class ChatClient extends Emitter {
     if (frame.code === 'quota_exhausted') this._state.quota = 0;
     this._state.error = error;
     if (this._state.reply) {
-      // A resume that finds nothing means the reply is gone for good; anything else
-      // about a running reply ends it.
-      this._endReply(frame.code === 'not_found' && this._state.reply.messageId ? 'interrupted' : 'failed');
+      // Any error about a running reply ends it.
+      this._endReply(endingOf(frame.code, this._state.reply.messageId));
     } else {
       this._set({});
     }

@@ -17,6 +17,7 @@ const WORDS = {
   unavailable: () => '服务器暂时不可用，请稍后再试',
   unauthorized: () => '登录已失效，请到“我的”重新登录',
   banned: () => '账号已被封禁',
+  content_blocked: () => '内容不符合规范，已被拦截（未扣除额度）',
 };
 
 /** The words shown for an error `code`, using the server's `message` for limits. */

@@ -31,7 +31,7 @@ from server.views import (
     ledger_view,
     message_view,
 )
-from storage import audit, directory, exchanges, quota
+from storage import audit, directory, exchanges, moderation, quota
 from storage.users import get_or_create_user
 
 MAX_QUOTA = 1_000_000
@@ -72,7 +72,9 @@ def _paged(items: list[dict[str, Any]], total: int, page: int, size: int) -> JSO
 
 
 async def stats(request: Request, admin: AdminUser) -> Response:
-    counts = await directory.stats(datetime.now(UTC))
+    now = datetime.now(UTC)
+    counts = await directory.stats(now)
+    blocked = await moderation.blocked_per_day(now)
     holder: EngineHolder = request.app.state.engine
     engine = holder.engine
     health = holder.health()
@@ -87,6 +89,7 @@ async def stats(request: Request, admin: AdminUser) -> Response:
             "messages_7d": counts.messages_7d,
             "tokens_generated": counts.tokens_generated,
             "per_day": [{"date": day, "messages": n} for day, n in counts.per_day],
+            "blocked_per_day": [{"date": day, "blocked": n} for day, n in blocked],
             "model": {
                 "name": engine.info.model if engine else None,
                 "device": engine.info.device if engine else None,
@@ -180,7 +183,7 @@ async def get_conversation(request: Request, admin: AdminUser) -> Response:
     return JSONResponse(
         {
             "conversation": admin_conversation_view(row.conversation, row.user, row.message_count),
-            "messages": [message_view(m) for m in messages],
+            "messages": [message_view(m, to_operator=True) for m in messages],
         }
     )
 

@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Publish = Callable[[int, list[ReplyEvent]], Awaitable[None]]
-CancelReason = Literal["stop", "disconnect", "shutdown"]
+CancelReason = Literal["stop", "disconnect", "shutdown", "blocked"]
 # Deltas are gathered this long before they go to the shared stream, so a fast model costs
 # a few stream writes a second, not one per token.
 PUBLISH_DELAY_S = 0.05

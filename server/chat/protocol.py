@@ -7,7 +7,14 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from server.validation import Id, InputError, StrictModel, describe, parse_json
 
 ErrorCode = Literal[
-    "bad_request", "empty", "too_long", "quota_exhausted", "busy", "not_found", "internal"
+    "bad_request",
+    "empty",
+    "too_long",
+    "quota_exhausted",
+    "busy",
+    "not_found",
+    "content_blocked",
+    "internal",
 ]
 
 

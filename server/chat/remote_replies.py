@@ -57,6 +57,8 @@ class RemoteReply:
             self.cancel("stop")
         announcing = asyncio.create_task(self._announce_forever())
         text = ""
+        loop = asyncio.get_running_loop()
+        dead_since: float | None = None
         try:
             async for event in self._coordinator.follow(
                 self.message_id, idle_timeout=self._coordinator.lease_seconds / 2
@@ -65,7 +67,12 @@ class RemoteReply:
                     break
                 kind = event["type"]
                 if kind == "idle":
-                    if not await self._coordinator.replica_alive(self.owner):
+                    if await self._coordinator.replica_alive(self.owner):
+                        dead_since = None
+                    elif dead_since is None:
+                        dead_since = loop.time()
+                    elif loop.time() - dead_since >= self._coordinator.lease_seconds:
+                        # Gone for a whole lease, not a missed heartbeat or a Redis blip.
                         break
                 elif kind == "queued" and not text:
                     await watcher.send(protocol.queued(event["position"]))

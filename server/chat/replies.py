@@ -20,10 +20,13 @@ from server.chat.protocol import ChatFrame, FrameError, ResumeFrame
 from server.chat.remote_replies import RemoteReply, settled_reply
 from server.chat.settings import ChatSettings, load_chat_settings
 from server.coordination.base import Coordinator
-from storage import conversations, exchanges
+from server.safety.checks import PASS, CheckUnavailable, ContentChecker, Verdict
+from server.safety.release import CheckedRelease
+from server.safety.wechat import Scene
+from storage import conversations, exchanges, moderation
 from storage.errors import ConversationNotFound, DuplicateClientMessage, QuotaExhausted
 from storage.exchanges import Exchange, Lease
-from storage.models import Message, MessageStatus
+from storage.models import CaseKind, Message, MessageStatus
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +38,7 @@ class _Job:
     """Everything one accepted reply needs after its question is stored."""
 
     user_id: int
+    openid: str
     client_msg_id: str
     exchange: Exchange
     prepared: PreparedReply
@@ -50,11 +54,17 @@ class ReplyService:
         holder: EngineHolder,
         live: LiveReplies,
         coordinator: Coordinator,
+        checker: ContentChecker,
         on_result: ResultHook,
+        *,
+        piece_chars: int,
     ) -> None:
         self._holder = holder
         self.live = live
         self._coordinator = coordinator
+        self._checker = checker
+        # Replies are released in checked pieces of at most this many characters.
+        self._piece_chars = piece_chars
         # Told how each generated reply ended (for the ops panel and /metrics).
         self._on_result = on_result
 
@@ -62,24 +72,26 @@ class ReplyService:
         """This replica's claim on a reply, good for one lease period from now."""
         return Lease.starting_now(self._coordinator.replica_id, self._coordinator.lease_seconds)
 
-    async def reply(self, user_id: int, frame: ChatFrame, watcher: Watcher) -> None:
+    async def reply(self, user_id: int, openid: str, frame: ChatFrame, watcher: Watcher) -> None:
         """Answer one chat frame, streaming to `watcher` until the reply ends or it leaves.
 
-        Raises FrameError before anything is stored or charged. A client_msg_id already
-        answered gets that reply (live or stored), never a second one.
+        Raises FrameError before anything is stored or charged, `content_blocked` for a
+        message the content checks refuse. A client_msg_id already answered gets that reply
+        (live or stored), never a second one.
         """
         existing = await exchanges.find_exchange(user_id, frame.client_msg_id)
         if existing is not None:
             await self._follow(user_id, existing[1].id, watcher, 0)
             return
         engine = self._engine()
+        verdict = await self._check_question(user_id, openid, frame)
         busy = _busy_key(user_id)
         if not await self._coordinator.claim(busy):
             raise FrameError(
                 "busy", "one reply at a time: wait for the current reply, or resume it and stop it"
             )
         try:
-            live = await self._accept(engine, user_id, frame)
+            live = await self._accept(engine, user_id, openid, frame, verdict)
         except BaseException:
             await self._coordinator.release(busy)
             raise
@@ -117,14 +129,13 @@ class ReplyService:
             and owner
             and owner != self._coordinator.replica_id
         ):
-            if await self._coordinator.replica_alive(owner):
-                seen = await RemoteReply(self._coordinator, message_id, owner).follow(
-                    watcher, offset
-                )
-                if watcher.left or watcher.is_released:
-                    return
-                # The owner went away mid-reply: send what a survivor stores of it.
-                offset = max(offset, len(seen))
+            # Followed even if the owner looks gone: the follower tells a dead owner from a
+            # late heartbeat, and a dead one's stream still holds what it wrote.
+            seen = await RemoteReply(self._coordinator, message_id, owner).follow(watcher, offset)
+            if watcher.left or watcher.is_released:
+                return
+            # The owner went away mid-reply: send what a survivor stores of it.
+            offset = max(offset, len(seen))
             reply = await settled_reply(user_id, message_id, self._coordinator.lease_seconds * 3)
         await _replay(user_id, reply, watcher.send, offset)
 
@@ -141,10 +152,34 @@ class ReplyService:
             )
         return engine
 
+    async def _check_question(self, user_id: int, openid: str, frame: ChatFrame) -> Verdict:
+        """The checks' verdict on the message; a refused one is filed for review and raised."""
+        try:
+            verdict = await self._checker.check(frame.content, openid, Scene.COMMENT)
+        except CheckUnavailable:
+            raise FrameError(
+                "busy", "the content check is not answering; nothing was charged; try again soon"
+            ) from None
+        if verdict.blocked:
+            await _file(CaseKind.INPUT, user_id, frame.content, verdict, frame.conversation_id)
+            raise FrameError(
+                "content_blocked",
+                "this message was not sent: it breaks the content rules; nothing was charged",
+            )
+        return verdict
+
     async def _accept(
-        self, engine: ReplyEngine, user_id: int, frame: ChatFrame
+        self,
+        engine: ReplyEngine,
+        user_id: int,
+        openid: str,
+        frame: ChatFrame,
+        verdict: Verdict = PASS,
     ) -> LiveReply | None:
-        """Charge, store the question and start generating; None if a twin was accepted."""
+        """Charge, store the question and start generating; None if a twin was accepted.
+
+        A question let through for review is filed with its stored message.
+        """
         prepared = await _prepare(engine, user_id, frame, await load_chat_settings())
         try:
             ticket = engine.reserve()
@@ -158,15 +193,31 @@ class ReplyService:
         if exchange is None:
             ticket.release()
             return None
+        if verdict.for_review:
+            await _file(
+                CaseKind.INPUT,
+                user_id,
+                frame.content,
+                verdict,
+                exchange.conversation_id,
+                exchange.user_message_id,
+            )
         live = self.live.new(user_id, exchange.conversation_id, exchange.reply_id)
-        job = _Job(user_id, frame.client_msg_id, exchange, prepared, live, self._on_result)
+        job = _Job(user_id, openid, frame.client_msg_id, exchange, prepared, live, self._on_result)
         self.live.start(live, self._generate(engine, ticket, job))
         return live
 
     async def _generate(self, engine: ReplyEngine, ticket: Ticket, job: _Job) -> None:
         try:
             async with ticket:
-                await _run(engine, ticket, job)
+                release = CheckedRelease(
+                    self._checker,
+                    job.openid,
+                    max_chars=self._piece_chars,
+                    release=job.live.append,
+                    stop=lambda: job.live.cancel("blocked"),
+                )
+                await _run(engine, ticket, job, release)
         except Exception:
             logger.exception("reply %d could not be stored", job.exchange.reply_id)
             await job.live.finish(
@@ -174,6 +225,34 @@ class ReplyService:
             )
         finally:
             await self._coordinator.release(_busy_key(job.user_id))
+
+
+async def _file(
+    kind: CaseKind,
+    user_id: int,
+    content: str,
+    verdict: Verdict,
+    conversation_id: int | None,
+    message_id: int | None = None,
+) -> None:
+    await moderation.file_case(
+        kind,
+        user_id,
+        content,
+        verdict=verdict.verdict,
+        checker=verdict.checker,
+        label=verdict.label,
+        conversation_id=conversation_id,
+        message_id=message_id,
+    )
+    logger.info(
+        "%s of user %d filed for review: %s by %s (%s)",
+        kind.value,
+        user_id,
+        verdict.verdict,
+        verdict.checker,
+        verdict.label,
+    )
 
 
 def _busy_key(user_id: int) -> str:
@@ -194,8 +273,9 @@ async def _begin_exchange(user_id: int, frame: ChatFrame, lease: Lease) -> Excha
         return None
 
 
-async def _run(engine: ReplyEngine, ticket: Ticket, job: _Job) -> None:
-    """Wait for a slot, stream the reply, store it however it ended, then send `done`."""
+async def _run(engine: ReplyEngine, ticket: Ticket, job: _Job, release: CheckedRelease) -> None:
+    """Wait for a slot, stream the reply through its checks, store it however it ended, then
+    send `done` (or the error that ended it)."""
     exchange, live = job.exchange, job.live
     logs.reply_id.set(exchange.reply_id)
     prompt_tokens = job.prepared.prompt_tokens
@@ -204,7 +284,7 @@ async def _run(engine: ReplyEngine, ticket: Ticket, job: _Job) -> None:
         result = GenerationResult("", "cancelled", prompt_tokens, 0, None, 0.0)
         if await _wait_for_slot(ticket, live):
             await live.begin()
-            result = await engine.generate(job.prepared, live.token, live.append)
+            result = await engine.generate(job.prepared, live.token, release.feed)
     except EngineBusy as exc:
         # Stored as failed (nothing was generated, and it stays out of chat memory) and
         # refunded, like any reply the server could not give; the user is told to retry.
@@ -214,14 +294,18 @@ async def _run(engine: ReplyEngine, ticket: Ticket, job: _Job) -> None:
     except Exception:
         logger.exception("reply %d failed", exchange.reply_id)
         result = GenerationResult("", "error", prompt_tokens, 0, None, 0.0, error="internal")
+    await release.close()
     if live.reason == "shutdown" and result.finish_reason == "cancelled":
         result = dataclasses.replace(result, finish_reason="interrupted")
-    status = _status_of(result, live)
+    if release.stopped:
+        # The user saw the pieces released before the one that stopped it, and no more.
+        result = dataclasses.replace(result, text=live.text)
+    status = _status_of(result, live, release)
     await exchanges.finish_reply(
         exchange.reply_id,
         content=result.text,
         status=status,
-        finish_reason=result.finish_reason,
+        finish_reason="blocked" if status == MessageStatus.BLOCKED else result.finish_reason,
         prompt_tokens=result.prompt_tokens,
         completion_tokens=result.completion_tokens,
         first_token_ms=_ms(result.first_token_s),
@@ -243,14 +327,21 @@ async def _run(engine: ReplyEngine, ticket: Ticket, job: _Job) -> None:
             live.token.steps_after_cancel,
         )
     job.on_result(result)
+    await _file_reply_cases(job, release)
     quota_left = exchange.quota_left
-    if result.finish_reason in ("error", "interrupted"):
-        # The fault is the server's, so the unit goes back.
+    if result.finish_reason in ("error", "interrupted") or release.stopped:
+        # The fault is the server's (or the model's), so the unit goes back.
         note = "inference engine busy" if busy else _REFUND_NOTES[status]
+        if release.failure is not None:
+            note = "the reply could not be checked"
         refunded = await exchanges.refund(job.user_id, job.client_msg_id, note)
         quota_left = refunded if refunded is not None else quota_left
+    if status == MessageStatus.BLOCKED:
+        await live.finish(_blocked_frame(quota_left))
+        return
     if status == MessageStatus.FAILED:
-        await live.finish(_failure_frame(busy, quota_left))
+        unchecked = release.failure is not None
+        await live.finish(_failure_frame(busy, quota_left, unchecked=unchecked))
         return
     await live.finish(
         protocol.done(
@@ -263,7 +354,24 @@ async def _run(engine: ReplyEngine, ticket: Ticket, job: _Job) -> None:
     )
 
 
+async def _file_reply_cases(job: _Job, release: CheckedRelease) -> None:
+    """File the reply's blocked piece, and pieces let through for review, for moderation."""
+    pieces = list(release.for_review)
+    if release.blocked is not None:
+        pieces.append((release.blocked_piece, release.blocked))
+    for piece, verdict in pieces:
+        await _file(
+            CaseKind.OUTPUT,
+            job.user_id,
+            piece,
+            verdict,
+            job.exchange.conversation_id,
+            job.exchange.reply_id,
+        )
+
+
 _REFUND_NOTES = {
+    MessageStatus.BLOCKED: "the reply was blocked by the content checks",
     MessageStatus.FAILED: "generation failed",
     MessageStatus.INTERRUPTED: "the server stopped before the reply ended",
 }
@@ -310,6 +418,8 @@ async def _replay(user_id: int, reply: Message, send: Send, offset: int) -> None
     """
     if reply.status == MessageStatus.GENERATING:
         raise FrameError("busy", f"reply {reply.id} is being set up; try again in a moment")
+    if reply.status == MessageStatus.BLOCKED:
+        raise FrameError("content_blocked", _BLOCKED)
     if offset > len(reply.content) and reply.status != MessageStatus.INTERRUPTED:
         raise FrameError(
             "bad_request",
@@ -329,16 +439,31 @@ async def _replay(user_id: int, reply: Message, send: Send, offset: int) -> None
     )
 
 
-def _failure_frame(busy: EngineBusy | None, quota: int | None) -> dict[str, Any]:
+_BLOCKED = "the reply was stopped by the content checks and removed"
+
+
+def _blocked_frame(quota: int | None) -> dict[str, Any]:
+    return protocol.error("content_blocked", f"{_BLOCKED}; your quota was refunded (now {quota})")
+
+
+def _failure_frame(
+    busy: EngineBusy | None, quota: int | None, *, unchecked: bool = False
+) -> dict[str, Any]:
     refunded = f"your quota was refunded (now {quota})"
+    if unchecked:
+        return protocol.error(
+            "busy", f"the content check is not answering, so the reply stopped; {refunded}"
+        )
     if busy is None:
         return protocol.error("internal", f"the reply could not be generated; {refunded}")
     wait = f"in {busy.retry_after_s} s" if busy.retry_after_s is not None else "in a moment"
     return protocol.error("busy", f"the model is busy; {refunded}; try again {wait}")
 
 
-def _status_of(result: GenerationResult, live: LiveReply) -> MessageStatus:
-    if result.finish_reason == "error":
+def _status_of(result: GenerationResult, live: LiveReply, release: CheckedRelease) -> MessageStatus:
+    if release.blocked is not None:
+        return MessageStatus.BLOCKED
+    if result.finish_reason == "error" or release.failure is not None:
         return MessageStatus.FAILED
     if result.finish_reason == "interrupted":
         return MessageStatus.INTERRUPTED

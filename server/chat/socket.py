@@ -150,7 +150,7 @@ async def _serve_socket(websocket: WebSocket, user: User, expires_at: float) -> 
                         continue
                     watcher = Watcher(sender.send)
                     row.reply_started(watcher)
-                    task = asyncio.create_task(_serve(service, user.id, frame, sender, watcher))
+                    task = asyncio.create_task(_serve(service, user, frame, sender, watcher))
                     task.add_done_callback(lambda _: row.reply_ended())
                     running = (task, watcher)
     finally:
@@ -180,20 +180,20 @@ def _host(websocket: WebSocket) -> str:
 
 async def _serve(
     service: ReplyService,
-    user_id: int,
+    user: User,
     frame: ChatFrame | ResumeFrame,
     sender: FrameSender,
     watcher: Watcher,
 ) -> None:
     try:
         if isinstance(frame, ChatFrame):
-            await service.reply(user_id, frame, watcher)
+            await service.reply(user.id, user.openid, frame, watcher)
         else:
-            await service.resume(user_id, frame, watcher)
+            await service.resume(user.id, frame, watcher)
     except FrameError as exc:
         await sender.send(protocol.error(exc.code, exc.message))
     except Exception:
-        logger.exception("chat frame from user %d failed", user_id)
+        logger.exception("chat frame from user %d failed", user.id)
         await sender.send(
             protocol.error("internal", "internal server error; the cause is in the server log")
         )

@@ -69,13 +69,22 @@ class Metrics:
             "1 while the state shared with other replicas (Redis) is reachable, else 0.",
             registry=registry,
         )
+        self.content_checks = Counter(
+            "wxgpt_content_checks",
+            "Texts checked (questions, reply pieces, nicknames), by checker (words, wechat) "
+            "and verdict (pass, review, risky, unavailable).",
+            ["checker", "verdict"],
+            registry=registry,
+        )
         self.engine_ready = Gauge(
             "wxgpt_engine_ready", "1 while the engine can take replies, else 0.", registry=registry
         )
         self.engine_errors = Counter(
             "wxgpt_engine_errors",
-            "Failed requests to the inference server, by kind (unreachable, timeout, "
-            "disconnected, server_error, rejected, bad_stream, busy).",
+            "Engine failures by kind: failed requests to the inference server (unreachable, "
+            "timeout, disconnected, server_error, rejected, bad_stream, busy); the batched "
+            "engine's failed forward passes (prefill, decode_step), failed samples (sampling) "
+            "and its own failure (engine_failed).",
             ["kind"],
             registry=registry,
         )
@@ -116,12 +125,16 @@ class Metrics:
                 (result.duration_s - result.first_token_s) / (result.completion_tokens - 1)
             )
 
+    def content_checked(self, checker: str, verdict: str) -> None:
+        """One verdict of the content checks; `unavailable`: WeChat gave none."""
+        self.content_checks.labels(checker=checker, verdict=verdict).inc()
+
     def count_error(self, code: str) -> None:
         """Count one error frame sent to a chat client."""
         self.errors.labels(code).inc()
 
     def engine_error(self, kind: str) -> None:
-        """Count one failed request to the inference server (EngineEvents)."""
+        """Count one engine failure (EngineEvents)."""
         self.engine_errors.labels(kind).inc()
 
     def engine_request(self, first_token_s: float | None, duration_s: float | None) -> None:

@@ -63,7 +63,7 @@ def engine_view(holder: EngineHolder, settings: Settings, presence: Presence) ->
         "engine": holder.kind,
         "ready": health.ready,
         "reason": health.reason,
-        "slots": engine.queue.slots if engine else settings.max_concurrent_generations,
+        "slots": engine.queue.slots if engine else settings.generation_slots,
         "running": engine.queue.running if engine else 0,
         "queue_depth": engine.queue.waiting if engine else 0,
         "tokens_per_s_1m": presence.tokens_per_s(),

@@ -30,6 +30,7 @@ from generation.loading import (
     cpu_flags_have_bf16,
     cpu_has_native_bf16,
     load_model,
+    load_tokenizer,
     pick_dtype,
 )
 
@@ -279,6 +280,38 @@ def test_the_installed_wheels_hold_the_parts_the_registry_names(tmp_path: Path) 
     for model in BUNDLED_MODELS.values():
         for requirement in model.requirements:
             assert requirement in makefile
+
+
+def test_a_gguf_file_gives_its_own_tokenizer_and_context(tmp_path: Path) -> None:
+    from gguf import GGUFReader
+
+    (source,) = locate_parts(BUNDLED_MODELS["smollm2"])
+    fields = GGUFReader(source).fields
+
+    def text(key: str) -> str:
+        field = fields[key]
+        return bytes(field.parts[field.data[0]]).decode()
+
+    tokens = fields["tokenizer.ggml.tokens"]
+    vocabulary = [bytes(tokens.parts[index]).decode() for index in tokens.data]
+    spec = ModelSpec(source=str(source))
+    check_available(spec)
+    loaded = load_tokenizer(spec)
+    assert loaded.name == source.name
+    assert loaded.prompt_format.name == "chat_template"
+    assert loaded.tokenizer.chat_template == text("tokenizer.chat_template")
+    assert loaded.context_size == int(fields["llama.context_length"].parts[-1][0])
+    ids = loaded.tokenizer.encode("The cat sat on the mat", add_special_tokens=False)
+    assert [vocabulary[i] for i in ids] == ["The", "Ġcat", "Ġsat", "Ġon", "Ġthe", "Ġmat"]
+    with pytest.raises(ModelNotFound, match=r"GGUF file .*missing\.gguf does not exist"):
+        check_available(ModelSpec(source=str(tmp_path / "missing.gguf")))
+
+
+def test_a_bundled_model_not_converted_gives_its_tokenizer_from_the_gguf(tmp_path: Path) -> None:
+    loaded = load_tokenizer(ModelSpec(source="smollm2", cache_dir=tmp_path))
+    assert loaded.name == "SmolLM2-135M-Instruct"
+    assert loaded.prompt_format.name == "chat_template"
+    assert listing(tmp_path) == ["gguf"], "joined and checked, never converted"
 
 
 CPUINFO = """processor\t: 0

@@ -89,6 +89,13 @@ def test_an_inference_url_means_the_remote_engine(monkeypatch: pytest.MonkeyPatc
     assert Settings(_env_file=None).engine_config().remote is not None
 
 
+def test_a_gguf_file_is_a_model_for_the_remote_engine() -> None:
+    settings = Settings(
+        _env_file=None, model="/srv/qwen.gguf", inference_url="http://127.0.0.1:8080/v1"
+    )
+    assert settings.model_spec().source == "/srv/qwen.gguf"
+
+
 def test_a_local_engine_has_no_remote_spec() -> None:
     settings = Settings(_env_file=None, engine="batched")
     assert settings.engine_config().remote is None
@@ -104,6 +111,7 @@ def test_a_local_engine_has_no_remote_spec() -> None:
         ),
         ({"inference_url": "127.0.0.1:8000/v1"}, "must be an http\\(s\\) URL"),
         ({"inference_url": "ftp://engine/v1"}, "must be an http\\(s\\) URL"),
+        ({"model": "/srv/qwen.gguf"}, "WXGPT_MODEL=/srv/qwen.gguf is a GGUF file"),
     ],
 )
 def test_inference_settings_that_contradict_are_refused(values: dict, words: str) -> None:

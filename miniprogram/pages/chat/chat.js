@@ -1,15 +1,19 @@
 // The chat page: renders the app's chat client (utils/chat-client.js) and the stored
 // messages of the open conversation.
 const { errorWords } = require('../../utils/errors');
+const { throttle } = require('../../utils/throttle');
 
 const NEW_TITLE = '新对话';
 const PAGE_SIZE = 30;
 // scroll-top only scrolls when its value changes: alternate between two "very far down"s.
 const BOTTOM = 1000000;
+// Live typing is applied at most this often (WeChat's guide: few, small setData calls).
+const LIVE_MS = 100;
 
 function row(message) {
   return { key: `m${message.id}`, id: message.id, role: message.role, content: message.content, status: message.status };
 }
+
 
 Page({
   data: {
@@ -18,7 +22,7 @@ Page({
     title: NEW_TITLE,
     messages: [],
     hasOlder: false,
-    reply: null,
+    replying: false,
     connection: 'closed',
     retry: null,
     quota: null,
@@ -33,6 +37,7 @@ Page({
     // The client_msg_id asked from this view; a reply to another conversation (left
     // while it streamed) goes on in the background without showing here.
     this.askedHere = null;
+    this.showLive = throttle((reply) => this.list().setLive(reply), LIVE_MS);
     this.unsubscribe = [
       this.chat.on('state', (state) => this.showState(state)),
       this.chat.on('reply-end', (reply) => this.onReplyEnd(reply)),
@@ -54,29 +59,50 @@ Page({
     }
   },
 
+  list() {
+    return this.selectComponent('#list');
+  },
+
+  /** Only what changed goes to setData; the live text goes to the list, throttled. */
   showState(state) {
     const reply = state.reply && state.reply.clientMsgId === this.askedHere ? state.reply : null;
-    const changes = {
-      reply,
+    const wanted = {
+      replying: !!reply,
       connection: state.connection,
       retry: state.retry,
       quota: state.quota,
       error: state.error ? state.error.words : '',
     };
+    const changes = {};
+    Object.keys(wanted).forEach((key) => {
+      if (this.data[key] !== wanted[key]) changes[key] = wanted[key];
+    });
     if (reply) {
-      changes.scrollTop = this.data.scrollTop === BOTTOM ? BOTTOM + 1 : BOTTOM;
       // A new conversation gets its id with the reply's `start`.
       if (reply.conversationId && this.data.conversationId === null) {
         changes.conversationId = reply.conversationId;
         changes.title = reply.content.slice(0, 20);
       }
+      if (reply.text !== this.shownText) {
+        this.shownText = reply.text;
+        changes.scrollTop = this.data.scrollTop === BOTTOM ? BOTTOM + 1 : BOTTOM;
+      }
     }
-    this.setData(changes);
+    if (Object.keys(changes).length) this.setData(changes);
+    if (reply) {
+      this.showLive(reply);
+    } else if (this.shownText !== undefined) {
+      // The reply left the stage: its last text first, then the live bubble goes (the
+      // client says so before 'reply-end' adds the reply as a message).
+      this.shownText = undefined;
+      this.showLive.flush();
+      this.list().setLive(null);
+    }
   },
 
   async openConversation(id, title) {
     this.askedHere = null;
-    this.setData({ conversationId: id, title, messages: [], hasOlder: false, reply: null });
+    this.setData({ conversationId: id, title, messages: [], hasOlder: false, replying: false });
     await this.loadMessages(null);
   },
 
@@ -99,7 +125,7 @@ Page({
 
   onNewConversation() {
     this.askedHere = null;
-    this.setData({ conversationId: null, title: NEW_TITLE, messages: [], hasOlder: false, reply: null });
+    this.setData({ conversationId: null, title: NEW_TITLE, messages: [], hasOlder: false, replying: false });
   },
 
   onSend(e) {
@@ -107,9 +133,8 @@ Page({
     const clientMsgId = this.chat.send(content, this.data.conversationId);
     if (!clientMsgId) return;
     this.askedHere = clientMsgId;
-    this.setData({
-      messages: this.data.messages.concat({ key: `c${clientMsgId}`, role: 'user', content, status: 'complete' }),
-    });
+    const question = { key: `c${clientMsgId}`, role: 'user', content, status: 'complete' };
+    this.setData({ [`messages[${this.data.messages.length}]`]: question });
     this.showState(this.chat.state);
   },
 
@@ -118,10 +143,34 @@ Page({
   },
 
   onReplyEnd(reply) {
+    if (reply.clientMsgId !== this.askedHere) return;
+    if (reply.status === 'blocked' && reply.messageId === null) {
+      // The question itself was refused: its bubble says so, and no reply follows.
+      const index = this.data.messages.findIndex((m) => m.key === `c${reply.clientMsgId}`);
+      if (index >= 0) this.setData({ [`messages[${index}].status`]: 'blocked' });
+      return;
+    }
     // A question refused before any answer (too long, no quota) has its words in the
     // status line; an empty bubble would say nothing more.
-    if (reply.clientMsgId !== this.askedHere || (reply.status === 'failed' && !reply.text)) return;
-    const ended = { key: `r${reply.clientMsgId}`, role: 'assistant', content: reply.text, status: reply.status };
-    this.setData({ messages: this.data.messages.concat(ended) });
+    if (reply.status === 'failed' && !reply.text) return;
+    // A blocked reply's text is taken off the screen; its bubble says why.
+    const content = reply.status === 'blocked' ? '' : reply.text;
+    const ended = {
+      key: `r${reply.clientMsgId}`,
+      id: reply.messageId,
+      role: 'assistant',
+      content,
+      status: reply.status,
+    };
+    this.setData({ [`messages[${this.data.messages.length}]`]: ended });
+  },
+
+  async onReport(e) {
+    try {
+      await this.api.report(e.detail.messageId);
+      wx.showToast({ title: '已举报，感谢反馈', icon: 'none' });
+    } catch (err) {
+      wx.showToast({ title: errorWords(err.code, err.message), icon: 'none' });
+    }
   },
 });

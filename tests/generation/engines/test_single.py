@@ -8,7 +8,7 @@ import torch
 from generation.engines.base import PreparedReply
 from generation.engines.single import SingleEngine
 from generation.loading import LoadedModel, ModelSpec, load_model
-from generation.prompts import Turn
+from generation.prompts import MessageTooLong, Turn
 from generation.sampling import SamplingParams
 from generation.stopping import CancelToken
 from tests.generation.tokenizers import build_bert_chitchat_tokenizer
@@ -174,4 +174,19 @@ async def test_chitchat_model_streams_chinese_without_spaces(tmp_path: Path) -> 
         not (a in wide and b == " " and c in wide)
         for a, b, c in zip(result.text, result.text[1:], result.text[2:], strict=False)
     ), result.text
+    engine.close()
+
+
+async def test_a_message_over_the_token_limit_is_refused_before_fitting(
+    loaded_tiny: LoadedModel,
+) -> None:
+    engine = SingleEngine(loaded_tiny, slots=1, max_waiting=0, max_message_tokens=40)
+    # Ten characters, forty tokens: each rare CJK character is four byte tokens.
+    allowed = [Turn("user", "\U00020000" * 10)]
+    assert (await engine.prepare(allowed, SamplingParams())).prompt_tokens >= 40
+    with pytest.raises(MessageTooLong) as refused:
+        await engine.prepare([Turn("user", "\U00020000" * 10 + "a")], SamplingParams())
+    assert str(refused.value) == (
+        "your message is 41 tokens; the limit is 40 tokens (WXGPT_MAX_MESSAGE_TOKENS)"
+    )
     engine.close()

@@ -31,6 +31,10 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None, bool]] = [
     ("PUT", "/api/admin/settings", {"temperature": 0.5}, True),
     ("GET", "/api/admin/audit", None, False),
     ("POST", "/api/admin/ws-ticket", {"socket": "chat"}, True),
+    ("GET", "/api/admin/moderation/cases", None, False),
+    ("POST", "/api/admin/moderation/cases/1/action", {"action": "dismiss"}, True),
+    ("GET", "/api/admin/moderation/words", None, False),
+    ("PUT", "/api/admin/moderation/words", {"words": []}, True),
     ("POST", "/api/admin/logout", None, False),
 ]
 

@@ -20,7 +20,9 @@ async def ask(server: LiveServer, content: str) -> tuple[str, dict]:
 async def test_batched_engine_serves_concurrent_chats_like_the_single_one(
     start_server: ServerFactory,
 ) -> None:
-    single = start_server(db_name="single.sqlite3", chat={"repetition_penalty": 1.3})
+    single = start_server(
+        db_name="single.sqlite3", chat={"repetition_penalty": 1.3}, engine="single"
+    )
     expected = [await ask(single, question) for question in QUESTIONS]
     single.stop()  # one server (one Tortoise context) per process at a time
     batched = start_server(

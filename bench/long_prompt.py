@@ -1,0 +1,107 @@
+"""Long prompt: one user sends the longest message allowed while another is mid-reply.
+
+Measures the other user's gaps between deltas (before, while and after the long prompt is
+prefilled), the long reply's first token, and the server's memory before, at its peak and
+after both replies ended; once with the prefill in chunks (the default) and once in one
+piece (a chunk as long as the context), in the same run.
+"""
+
+import asyncio
+import itertools
+import os
+import statistics
+import time
+from pathlib import Path
+
+from bench.harness import ReplyTiming, Server, ask
+from generation.loading import ModelSpec, load_tokenizer
+
+# Rare CJK characters (U+20000 on): several tokens each, the message that stalled everyone.
+RARE = "\U00020000\U00020001\U00020002\U00020003"
+MAX_TOKENS = 2048
+CHARS = 2000
+
+
+def longest_message(model: str | None) -> tuple[str, int]:
+    """The longest message of rare characters within both limits, and its tokens."""
+    tokenizer = load_tokenizer(ModelSpec(source=model)).tokenizer
+
+    def tokens(text: str) -> int:
+        return len(tokenizer.encode(text, add_special_tokens=False))
+
+    low, high = 1, CHARS
+    while low < high:
+        middle = (low + high + 1) // 2
+        if tokens((RARE * CHARS)[:middle]) <= MAX_TOKENS:
+            low = middle
+        else:
+            high = middle - 1
+    text = (RARE * CHARS)[:low]
+    return text, tokens(text)
+
+
+def _rss_mib(server: Server, field: str = "VmRSS") -> float:
+    assert server.process is not None
+    status = Path(f"/proc/{server.process.pid}/status").read_text()
+    line = next(line for line in status.splitlines() if line.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
+
+
+async def _round(server: Server, message: str) -> dict[str, float]:
+    connections = [await server.connect(server.login()) for _ in range(2)]
+    for ws in connections:
+        await ws.recv()
+    chatting, sending = connections
+    await ask(chatting, "Say hello.")  # warm-up
+    before = _rss_mib(server)
+    streaming = asyncio.Event()
+    story = "Tell me a long story about a cat and a dog."
+    other = asyncio.create_task(ask(chatting, story, streaming))
+    await streaming.wait()
+    await asyncio.sleep(1.0)  # some gaps of the other reply alone
+    sent = time.perf_counter()
+    long: ReplyTiming = await ask(sending, message)
+    timing = await other
+    await asyncio.sleep(1.0)
+    after = _rss_mib(server)
+    for ws in connections:
+        await ws.close()
+    pairs = list(itertools.pairwise(timing.arrivals))
+    first = long.arrivals[0]
+    during = [later - earlier for earlier, later in pairs if later > sent and earlier < first]
+    before_gaps = [later - earlier for earlier, later in pairs if later <= sent]
+    after_gaps = [later - earlier for earlier, later in pairs if earlier >= first]
+    return {
+        "gap p50 before": statistics.median(before_gaps) if before_gaps else float("nan"),
+        "longest gap while prefilling": max(during, default=float("nan")),
+        "gap p50 after": statistics.median(after_gaps) if after_gaps else float("nan"),
+        "longest gap": max(timing.gaps),
+        "long first token": long.first_token_s,
+        "rss before": before,
+        "rss peak": _rss_mib(server, "VmHWM"),
+        "rss after": after,
+    }
+
+
+def run(quick: bool) -> list[dict[str, str]]:
+    """One row per prefill mode: the other user's gaps and the server's memory (MiB)."""
+    model = os.environ.get("WXGPT_MODEL") or ("smollm2" if quick else None)
+    message, tokens = longest_message(model)
+    rows = []
+    modes = (("chunks of 0.5 s (default)", "512", "0.5"), ("one piece", "100000", "0"))
+    for label, chunk, seconds in modes:
+        env = {
+            "WXGPT_MAX_MESSAGE_TOKENS": str(MAX_TOKENS),
+            "WXGPT_PREFILL_CHUNK_TOKENS": chunk,
+            "WXGPT_PREFILL_CHUNK_SECONDS": seconds,
+            **({"WXGPT_MODEL": model} if model else {}),
+        }
+        chat = {"temperature": 0, "max_new_tokens": 48 if quick else 128}
+        with Server(env, chat) as server:
+            result = asyncio.run(_round(server, message))
+        row = {"prefill": label, "message": f"{len(message)} chars, {tokens} tokens"}
+        row.update({key: f"{value:.2f}" for key, value in result.items() if "rss" not in key})
+        row.update({f"{key} MiB": f"{value:.0f}" for key, value in result.items() if "rss" in key})
+        row["after/before"] = f"{result['rss after'] / result['rss before']:.2f}"
+        rows.append(row)
+    return rows

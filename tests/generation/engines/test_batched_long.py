@@ -1,0 +1,120 @@
+"""A long prompt in a real batched engine: prefilled in chunks between the other replies'
+steps, never padding their rows to its length, its memory gone when it ends."""
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from generation.engines.base import PreparedReply
+from generation.engines.batched import FIRST_TIMED_CHUNK_TOKENS, MIN_CHUNK_TOKENS, BatchingEngine
+from generation.loading import LoadedModel, ModelSpec, load_model
+from generation.sampling import SamplingParams
+from generation.stopping import CancelToken
+from generation.streaming import GenerationResult
+from tests.generation.engines.test_batched import prompt, quiet, solo
+from tests.model_passes import ForwardPasses
+
+CHUNK = 256
+LONG_PROMPT = 4000
+SHORT = SamplingParams(temperature=0, repetition_penalty=1.3, max_new_tokens=120)
+LONG = SamplingParams(temperature=0, repetition_penalty=1.3, max_new_tokens=20)
+
+
+@pytest.fixture(scope="module")
+def loaded_long(chat_model: Path) -> LoadedModel:
+    return load_model(ModelSpec(source=str(chat_model)))
+
+
+@pytest.fixture
+def engine(loaded_long: LoadedModel) -> Iterator[BatchingEngine]:
+    engine = BatchingEngine(loaded_long, slots=4, max_waiting=0, prefill_chunk_tokens=CHUNK)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+def passes(loaded_long: LoadedModel) -> Iterator[ForwardPasses]:
+    with ForwardPasses(loaded_long.model).installed() as passes:
+        yield passes
+
+
+def long_prompt(loaded: LoadedModel) -> list[int]:
+    # Rare CJK characters: four tokens each, as they were for the user who stalled everyone.
+    ids = prompt(loaded, "\U00020000" * (LONG_PROMPT // 4))
+    assert len(ids) > LONG_PROMPT
+    return ids
+
+
+def run(
+    engine: BatchingEngine, ids: list[int], params: SamplingParams
+) -> "asyncio.Task[GenerationResult]":
+    request = PreparedReply((), ids, params)
+    return asyncio.create_task(engine.generate(request, CancelToken(), quiet))
+
+
+async def test_a_long_prompt_is_prefilled_in_chunks_between_the_other_replys_steps(
+    loaded_long: LoadedModel, engine: BatchingEngine, passes: ForwardPasses
+) -> None:
+    short_ids, long_ids = prompt(loaded_long, "hello there"), long_prompt(loaded_long)
+    expected_short = await solo(loaded_long, "hello there", SHORT)
+    start = len(passes.seen)
+    passes.hold()
+    short = run(engine, short_ids, SHORT)
+    await passes.held()
+    long = run(engine, long_ids, LONG)
+    await asyncio.sleep(0)
+    passes.open()
+    short_result, long_result = await asyncio.wait_for(asyncio.gather(short, long), 120)
+
+    seen = passes.seen[start:]
+    assert seen[0].tokens == len(short_ids)  # the short prompt, then a step alone
+    chunks = [p for p in seen[1:] if not p.is_step]
+    assert sum(p.tokens for p in chunks) == len(long_ids)
+    assert len(chunks) == -(-len(long_ids) // CHUNK)
+    assert all(p.tokens <= CHUNK for p in chunks)
+    # Between two chunks (and after the last) the short reply took its step.
+    for chunk, after in zip(chunks, [*chunks[1:], None], strict=True):
+        following = seen[chunk.index - start + 1]
+        assert following.is_step and following.width <= len(short_ids) + SHORT.max_new_tokens
+        assert after is None or after.index == following.index + 1
+    # Once both decode, they step apart: the short row is never padded to the long context.
+    short_steps = [p for p in seen if p.is_step and p.width < LONG_PROMPT]
+    long_steps = [p for p in seen if p.is_step and p.width > LONG_PROMPT]
+    assert len(short_steps) == SHORT.max_new_tokens - 1
+    assert len(long_steps) == LONG.max_new_tokens - 1
+    assert all(p.rows == 1 for p in short_steps + long_steps)
+    assert short_result.text == expected_short.text
+    assert (long_result.finish_reason, long_result.completion_tokens) == ("length", 20)
+
+
+async def test_after_a_long_reply_the_next_replies_step_at_their_own_width(
+    loaded_long: LoadedModel, engine: BatchingEngine, passes: ForwardPasses
+) -> None:
+    await asyncio.wait_for(run(engine, long_prompt(loaded_long), LONG), 120)
+    start = len(passes.seen)
+    results = await asyncio.wait_for(
+        asyncio.gather(*(run(engine, prompt(loaded_long, t), SHORT) for t in ("hi", "a story"))),
+        120,
+    )
+    assert [r.completion_tokens for r in results] == [SHORT.max_new_tokens] * 2
+    steps = [p for p in passes.seen[start:] if p.is_step]
+    assert max(p.width for p in steps) < 200, "the long reply's cache outlived it"
+
+
+async def test_timed_chunks_start_small_and_stay_within_the_cap(
+    loaded_long: LoadedModel, passes: ForwardPasses
+) -> None:
+    engine = BatchingEngine(
+        loaded_long, slots=2, max_waiting=0, prefill_chunk_tokens=CHUNK, prefill_chunk_seconds=0.05
+    )
+    ids = long_prompt(loaded_long)
+    start = len(passes.seen)
+    result = await asyncio.wait_for(run(engine, ids, LONG), 120)
+    engine.close()
+    chunks = [p.tokens for p in passes.seen[start:] if not p.is_step]
+    assert chunks[0] == FIRST_TIMED_CHUNK_TOKENS
+    assert sum(chunks) == len(ids)
+    assert all(MIN_CHUNK_TOKENS <= tokens <= CHUNK for tokens in chunks[:-1])
+    assert result.completion_tokens == LONG.max_new_tokens
