@@ -115,6 +115,16 @@ class LiveServer:
         url = self.ws_url.removesuffix("/ws/chat") + path
         return connect(url, additional_headers=headers, max_size=1 << 22)
 
+    async def until_stop_flagged(self, timeout: float = 30.0) -> None:
+        """Wait until every reply running here has its stop flag: for a stop sent where no
+        ping can follow it (the console's own socket in a browser)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if all(reply.reason is not None for reply in self.app.state.replies.live.running()):
+                return
+            assert time.monotonic() < deadline, "a running reply was never stopped"
+            await asyncio.sleep(0.01)
+
     async def ops_snapshot_until(
         self, admin_token: str, check: Callable[[dict[str, Any]], bool], timeout: float = 30.0
     ) -> dict[str, Any]:

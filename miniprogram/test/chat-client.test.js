@@ -1,9 +1,12 @@
 // The socket client against a real wxgpt server: frames in, state out.
-const { loggedInClient, nextEvent, stateWhere, isOpen } = require('./helpers');
+const { loggedInClient, nextEvent, stateWhere, isOpen, gate } = require('./helpers');
 
 let session;
 
-afterEach(() => session && session.client.close());
+afterEach(() => {
+  gate.open();
+  return session && session.client.close();
+});
 
 async function openSession(options) {
   session = await loggedInClient(options);
@@ -44,9 +47,13 @@ test('a reply streams into state as it arrives and ends equal to the stored repl
 
 test('stop ends the reply as stopped, stored so', async () => {
   const { api, client } = await openSession();
+  gate.allowMore(2);
   client.send('tell me a long story', null);
   await stateWhere(client, (s) => s.reply && s.reply.status === 'streaming');
+  const stops = gate.cancels();
   client.stop();
+  await gate.untilCancels(stops + 1);
+  gate.open();
   const ended = await nextEvent(client, 'reply-end');
   expect(ended.status).toBe('stopped');
   const stored = await api.messages(ended.conversationId);

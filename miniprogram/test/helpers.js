@@ -1,4 +1,6 @@
 // Shared by the tests that talk to the real server started in server-setup.js.
+const fs = require('fs');
+const path = require('path');
 const { Api } = require('../utils/api');
 const { ChatClient } = require('../utils/chat-client');
 const { createWx } = require('./wx-bridge');
@@ -44,4 +46,53 @@ function stateWhere(client, accept, timeoutMs) {
 
 const isOpen = (state) => state.connection === 'open';
 
-module.exports = { loggedInClient, nextEvent, stateWhere, isOpen };
+/**
+ * The model's pace in the test's hands, as tests/pace.py's StepFile: the server's forward
+ * passes wait until the gate file allows them; it counts them, and the stop flags set, in
+ * sibling files. A test holds the model mid-reply and opens the gate again before it ends.
+ */
+const gate = {
+  file(suffix) {
+    const gatePath = process.env.WXGPT_TEST_GATE_FILE;
+    return suffix ? path.join(path.dirname(gatePath), path.basename(gatePath, '.gate') + suffix) : gatePath;
+  },
+  write(value) {
+    fs.writeFileSync(this.file('.tmp'), value);
+    fs.renameSync(this.file('.tmp'), this.file());
+  },
+  read(suffix) {
+    try {
+      return Number(fs.readFileSync(this.file(suffix), 'utf8')) || 0;
+    } catch {
+      return 0;
+    }
+  },
+  /** Let the server run `steps` forward passes beyond those it has run. */
+  allowMore(steps) {
+    this.write(String(this.read('.count') + steps));
+  },
+  open() {
+    this.write('open');
+  },
+  /** How many replies have had their stop flag set in the server. */
+  cancels() {
+    return this.read('.cancels');
+  },
+  /** Resolves once `count` replies have had their stop flag set in the server. */
+  untilCancels(count, timeoutMs = 30000) {
+    const deadline = Date.now() + timeoutMs;
+    return new Promise((resolve, reject) => {
+      const poll = setInterval(() => {
+        if (this.cancels() >= count) {
+          clearInterval(poll);
+          resolve();
+        } else if (Date.now() > deadline) {
+          clearInterval(poll);
+          reject(new Error(`${this.cancels()} stop flags within ${timeoutMs} ms, not ${count}`));
+        }
+      }, 5);
+    });
+  },
+};
+
+module.exports = { loggedInClient, nextEvent, stateWhere, isOpen, gate };

@@ -1,11 +1,14 @@
 // A reply survives its socket: resume from the characters received, or the same chat again.
 const { codePointLength } = require('../utils/text');
-const { loggedInClient, nextEvent, stateWhere, isOpen } = require('./helpers');
+const { loggedInClient, nextEvent, stateWhere, isOpen, gate } = require('./helpers');
 
 const BACKOFF = { baseMs: 20, maxMs: 80 };
 let session;
 
-afterEach(() => session && session.client.close());
+afterEach(() => {
+  gate.open();
+  return session && session.client.close();
+});
 
 async function openSession() {
   session = await loggedInClient({ backoff: BACKOFF });
@@ -35,6 +38,7 @@ async function storedReply(api, conversationId) {
 
 test('a socket dropped mid-reply is resumed from the characters received; the text equals the stored reply', async () => {
   const { api, client, net } = await openSession();
+  gate.allowMore(3); // the reply waits after three tokens, so more of it comes after the loss
   client.send('tell me a long story about the cat', null);
   await someText(client);
   // Frames already read from the wire may still arrive after terminate(): what counts is
@@ -42,6 +46,7 @@ test('a socket dropped mid-reply is resumed from the characters received; the te
   const lost = nextEvent(client, 'reconnect').then(() => client.state.reply.text);
   net.sockets[0].ws.terminate();
   const before = await lost;
+  gate.open();
 
   const ended = await nextEvent(client, 'reply-end');
   expect(ended.status).toBe('done');
@@ -56,12 +61,14 @@ test('a socket dropped mid-reply is resumed from the characters received; the te
 
 test('the app hidden mid-reply and shown again gets the whole reply', async () => {
   const { api, client, net } = await openSession();
+  gate.allowMore(3);
   client.send('how are you today', null);
   await someText(client);
   client.close();
   await new Promise((resolve) => setTimeout(resolve, 300));
   expect(client.state.reply.status).toBe('streaming');
 
+  gate.open();
   client.open();
   const ended = await nextEvent(client, 'reply-end');
   expect(ended.status).toBe('done');
@@ -92,14 +99,18 @@ test('a chat whose start never arrived is sent again with the same client_msg_id
 
 test('stop pressed while offline stops the reply once the socket is back', async () => {
   const { api, client, net } = await openSession();
+  gate.allowMore(3);
   client.send('tell me a long story', null);
   await someText(client);
   net.down = true;
   net.sockets[0].ws.terminate();
   await stateWhere(client, (s) => s.connection === 'reconnecting');
+  const stops = gate.cancels();
   client.stop();
   expect(client.state.reply.stopRequested).toBe(true);
   net.down = false;
+  await gate.untilCancels(stops + 1); // the stop went out on the new socket and was heard
+  gate.open();
 
   const ended = await nextEvent(client, 'reply-end');
   expect(ended.status).toBe('stopped');

@@ -1,7 +1,10 @@
 // Starts a real wxgpt server for the suite: tests/miniprogram_server.py builds a tiny GPT-2,
 // serves it with development login on a temp SQLite file and prints its address once
-// /readyz answers. The address reaches the tests through WXGPT_TEST_URL.
+// /readyz answers. The address reaches the tests through WXGPT_TEST_URL, the file that gates
+// the model's forward passes (open at first; test/helpers.js) through WXGPT_TEST_GATE_FILE.
 const { spawn } = require('child_process');
+const fs = require('fs');
+const os = require('os');
 const path = require('path');
 
 const REPO = path.resolve(__dirname, '..', '..');
@@ -9,6 +12,9 @@ const STARTUP_MS = 120000;
 
 module.exports = async function startServer() {
   const python = process.env.WXGPT_PYTHON || path.join(REPO, '.venv', 'bin', 'python');
+  const gate = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'wxgpt-gate-')), 'forward.gate');
+  fs.writeFileSync(gate, 'open');
+  process.env.WXGPT_TEST_GATE_FILE = gate;
   const child = spawn(python, ['-m', 'tests.miniprogram_server'], {
     cwd: REPO,
     env: { ...process.env, PYTHONPATH: REPO },

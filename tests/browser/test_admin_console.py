@@ -2,6 +2,7 @@
 bans that close the user's socket, settings that change the next reply, the playground."""
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, expect
@@ -19,8 +20,11 @@ from tests.browser.console import (
     sign_up,
 )
 from tests.live_server import LiveServer, open_chat
+from tests.pace import StepFile, forward_gate
 
 CURSOR = "▍"
+# ms: an upper bound for a short reply to end on a busy machine, not an expected time.
+REPLY_MS = 60_000
 
 
 async def test_find_a_user_grant_quota_and_ban_them_which_closes_their_socket(
@@ -137,14 +141,42 @@ WATCH_REPLY = """() => {
 
 
 async def test_playground_types_the_reply_live_stops_it_and_starts_over(
-    page: Page, server: LiveServer
+    page: Page, server: LiveServer, tmp_path: Path
 ) -> None:
-    server.call(save_chat_settings({"max_new_tokens": 64}))
+    with forward_gate(tmp_path / "gate") as gate:
+        await stream_stop_and_start_over(page, server, gate)
+
+
+async def shown_text_grows(page: Page, turn: int, longer_than: int) -> int:
+    """Wait until the playground's `turn`-th reply shows more than `longer_than` characters
+    (its cursor aside); their number."""
+    shown = await page.wait_for_function(
+        """([turn, n]) => {
+          const turns = document.querySelectorAll('[data-testid=assistant-turn]');
+          const text = turns[turn]?.querySelector('[data-testid=turn-text]').textContent;
+          const length = text === undefined ? -1 : text.replace('\u258d', '').length;
+          return length > n && length;
+        }""",
+        arg=[turn, longer_than],
+    )
+    length: int = await shown.json_value()
+    return length
+
+
+async def stream_stop_and_start_over(page: Page, server: LiveServer, gate: StepFile) -> None:
+    server.call(save_chat_settings({"max_new_tokens": 16}))
     await page.get_by_test_id("menu-playground").click()
     await expect(page.get_by_test_id("chat-status")).to_have_attribute("data-status", "open")
     await page.evaluate(WATCH_REPLY)
+    gate.allow_more(1)
     await send_in_playground(page, "讲个故事")
-    await expect(page.locator("[data-testid=assistant-turn][data-state=done]")).to_be_visible()
+    # One token, then another: the browser draws the reply as it grows.
+    shown = await shown_text_grows(page, 0, 0)
+    gate.allow_more(1)
+    await shown_text_grows(page, 0, shown)
+    gate.open()
+    done = page.locator("[data-testid=assistant-turn][data-state=done]")
+    await expect(done).to_be_visible(timeout=REPLY_MS)
 
     states: list[list[str]] = await page.evaluate("window.replyStates")
     final = states[-1][1]
@@ -157,19 +189,24 @@ async def test_playground_types_the_reply_live_stops_it_and_starts_over(
     first_conversation = await page.get_by_test_id("chat-conversation").text_content()
 
     server.call(save_chat_settings({"max_new_tokens": 512}))
+    gate.allow_more(2)
     await send_in_playground(page, "再讲一个长的")
-    await expect(page.locator("[data-testid=assistant-turn]").nth(1)).not_to_have_text(CURSOR)
+    await shown_text_grows(page, 1, 0)
     await page.get_by_test_id("chat-stop").click()
+    await server.until_stop_flagged()
+    gate.open()
     stopped = page.locator("[data-testid=assistant-turn][data-state=done]").nth(1)
     usage = stopped.get_by_test_id("turn-usage")
-    await expect(usage).to_contain_text("cancelled")
+    await expect(usage).to_contain_text("cancelled", timeout=REPLY_MS)
     assert int(await usage.get_attribute("data-completion-tokens") or 0) < 512
 
     server.call(save_chat_settings({"max_new_tokens": 8}))
     await page.get_by_test_id("chat-new").click()
     await expect(page.get_by_test_id("chat-conversation")).to_have_text("—")
     await send_in_playground(page, "新的话题")
-    await expect(page.locator("[data-testid=assistant-turn][data-state=done]")).to_have_count(1)
+    await expect(page.locator("[data-testid=assistant-turn][data-state=done]")).to_have_count(
+        1, timeout=REPLY_MS
+    )
     second_conversation = await page.get_by_test_id("chat-conversation").text_content()
     assert second_conversation != first_conversation
     owner = server.call(User.get(openid="admin:root"))

@@ -4,6 +4,7 @@ itself when the server restarts."""
 
 import asyncio
 import contextlib
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Locator, Page, expect
@@ -13,6 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from server.chat.settings import save_chat_settings
 from tests.browser.console import keep_asking, sign_up
 from tests.live_server import LiveServer, open_chat
+from tests.pace import forward_gate
 
 CHATTY = ["ops-a", "ops-b", "ops-c"]
 LIVE = 15_000  # ms: a few of the panel's one-second updates
@@ -25,9 +27,9 @@ def row(page: Page, wid: str) -> Locator:
 
 
 async def test_ops_panel_follows_sockets_live_kicks_one_and_reconnects_after_a_restart(
-    page: Page, server: LiveServer
+    page: Page, server: LiveServer, tmp_path: Path
 ) -> None:
-    # Long replies on more sockets than generation slots: some generate, one waits.
+    # More sockets than generation slots, and the model held: two generate, one waits.
     server.call(save_chat_settings({"max_new_tokens": 512}))
     await page.get_by_test_id("menu-ops").click()
     await expect(page.get_by_test_id("ops-live")).to_be_visible()
@@ -42,36 +44,37 @@ async def test_ops_panel_follows_sockets_live_kicks_one_and_reconnects_after_a_r
         "data-state", "idle"
     )
 
-    stop = asyncio.Event()
-    chatting = [asyncio.create_task(keep_asking(sockets[wid], stop)) for wid in CHATTY]
-    try:
-        states = page.get_by_test_id("ops-state")
-        await expect(states.and_(page.locator("[data-state=generating]")).first).to_be_visible(
-            timeout=LIVE
-        )
-        await expect(states.and_(page.locator("[data-state=queued]")).first).to_be_visible(
-            timeout=LIVE
-        )
+    with forward_gate(tmp_path / "gate"):
+        stop = asyncio.Event()
+        chatting = [asyncio.create_task(keep_asking(sockets[wid], stop)) for wid in CHATTY]
+        try:
+            states = page.get_by_test_id("ops-state")
+            await expect(states.and_(page.locator("[data-state=generating]")).first).to_be_visible(
+                timeout=LIVE
+            )
+            await expect(states.and_(page.locator("[data-state=queued]")).first).to_be_visible(
+                timeout=LIVE
+            )
 
-        await page.get_by_test_id("ops-filter-idle").click()
-        await expect(row(page, "ops-idle")).to_be_visible()
-        await expect(states.and_(page.locator(":not([data-state=idle])"))).to_have_count(0)
-        await page.get_by_test_id("ops-filter-all").click()
+            await page.get_by_test_id("ops-filter-idle").click()
+            await expect(row(page, "ops-idle")).to_be_visible()
+            await expect(states.and_(page.locator(":not([data-state=idle])"))).to_have_count(0)
+            await page.get_by_test_id("ops-filter-all").click()
 
-        await row(page, "ops-idle").get_by_test_id("ops-disconnect").click()
-        await page.get_by_role("button", name="确定").click()
-        with pytest.raises(ConnectionClosed) as closed:
-            await asyncio.wait_for(sockets["ops-idle"].recv(), 10)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4000
-        await expect(row(page, "ops-idle")).to_have_count(0, timeout=LIVE)
-        for wid in CHATTY:
-            await expect(row(page, wid)).to_be_visible()
-    finally:
-        stop.set()
-        for ws in sockets.values():
-            await ws.close()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*chatting), 30)
+            await row(page, "ops-idle").get_by_test_id("ops-disconnect").click()
+            await page.get_by_role("button", name="确定").click()
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(sockets["ops-idle"].recv(), 10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4000
+            await expect(row(page, "ops-idle")).to_have_count(0, timeout=LIVE)
+            for wid in CHATTY:
+                await expect(row(page, wid)).to_be_visible()
+        finally:
+            stop.set()
+            for ws in sockets.values():
+                await ws.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*chatting), 30)
 
     server.stop()
     await expect(page.get_by_test_id("ops-reconnecting")).to_be_visible()

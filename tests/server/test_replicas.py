@@ -127,7 +127,9 @@ async def test_a_reply_resumed_on_another_replica_streams_on_and_stops_from_ther
     assert frames[0] == start_frame
     one.gate.allow_more(5)
     frames += await recv_until(resumed, "delta")
+    stops = one.gate.cancels()
     await resumed.send(json.dumps({"type": "stop"}))
+    await one.gate.until_cancels(stops + 1)  # the stop reached the replica that generates
     one.gate.open()
     frames += await recv_until(resumed, "done")
     done = frames[-1]
@@ -217,8 +219,10 @@ async def test_ops_kick_stop_and_ban_reach_the_right_replica(three: Replicas) ->
     two.gate.allow_more(2)  # the prefill and one step; then the reply waits
     await dave_ws.send(chat_frame("a long one"))
     assert (await recv(dave_ws))["type"] == "start"
+    stops = two.gate.cancels()
     stopped = httpx.post(f"{one.url}/api/ops/sockets/{rows[dave]['id']}/stop", headers=admin)
     assert stopped.status_code == 204
+    await two.gate.until_cancels(stops + 1)
     two.gate.open()
     done = (await recv_until(dave_ws, "done"))[-1]
     assert done["finish_reason"] == "cancelled"

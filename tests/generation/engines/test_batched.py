@@ -1,4 +1,5 @@
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,7 @@ from generation.sampling import SamplingParams
 from generation.stopping import CancelToken
 from generation.streaming import GenerationResult
 from tests.model_passes import ForwardPasses
+from tests.pace import forward_gate
 
 # A repetition penalty makes the tiny model's greedy text vary, and exercises the processors.
 GREEDY = SamplingParams(temperature=0, repetition_penalty=1.3, max_new_tokens=30)
@@ -84,30 +86,34 @@ async def test_concurrent_greedy_replies_equal_the_single_engine(
 
 
 async def test_stop_in_a_batch_stops_only_that_reply(
-    loaded_tiny: LoadedModel, batched: BatchingEngine
+    loaded_tiny: LoadedModel, batched: BatchingEngine, tmp_path: Path
 ) -> None:
     long = SamplingParams(temperature=0, repetition_penalty=1.3, max_new_tokens=60)
     expected = await solo(loaded_tiny, PROMPTS[2], long)
     stopped = CancelToken()
     pieces = 0
+    with forward_gate(tmp_path / "gate") as gate:
 
-    async def stop_after_three(text: str) -> None:
-        nonlocal pieces
-        pieces += 1
-        if pieces == 3:
-            stopped.cancel()
+        async def stop_after_three(text: str) -> None:
+            nonlocal pieces
+            pieces += 1
+            if pieces == 3:
+                stopped.cancel()
+                gate.open()
 
-    cut, whole = await asyncio.gather(
-        batched.generate(
-            PreparedReply((), prompt(loaded_tiny, PROMPTS[0]), long), stopped, stop_after_three
-        ),
-        batched.generate(
-            PreparedReply((), prompt(loaded_tiny, PROMPTS[2]), long), CancelToken(), quiet
-        ),
-    )
+        # Two prefills and eight steps at most before the stop: then the model waits for it.
+        gate.allow_more(10)
+        cut, whole = await asyncio.gather(
+            batched.generate(
+                PreparedReply((), prompt(loaded_tiny, PROMPTS[0]), long), stopped, stop_after_three
+            ),
+            batched.generate(
+                PreparedReply((), prompt(loaded_tiny, PROMPTS[2]), long), CancelToken(), quiet
+            ),
+        )
     assert cut.finish_reason == "cancelled"
     assert stopped.steps_after_cancel is not None and stopped.steps_after_cancel <= 1
-    assert cut.completion_tokens == stopped.steps < 60
+    assert cut.completion_tokens == stopped.steps <= 11
     assert (whole.finish_reason, whole.completion_tokens, whole.text) == (
         "length",
         60,

@@ -12,6 +12,7 @@ from generation.prompts import MessageTooLong, Turn
 from generation.sampling import SamplingParams
 from generation.stopping import CancelToken
 from tests.generation.tokenizers import build_bert_chitchat_tokenizer
+from tests.pace import forward_gate
 from tests.tiny_model import build_tiny_gpt2
 
 GREEDY = SamplingParams(temperature=0, max_new_tokens=20, repetition_penalty=1.0)
@@ -57,47 +58,54 @@ async def test_streamed_text_equals_plain_generate(loaded_tiny: LoadedModel) -> 
     engine.close()
 
 
-async def test_cancel_stops_the_model_within_one_step(loaded_tiny: LoadedModel) -> None:
+async def test_cancel_stops_the_model_within_one_step(
+    loaded_tiny: LoadedModel, tmp_path: Path
+) -> None:
     engine = SingleEngine(loaded_tiny, slots=1, max_waiting=0)
     cancel = CancelToken()
     seen = 0
+    with forward_gate(tmp_path / "gate") as gate:
 
-    async def on_text(text: str) -> None:
-        nonlocal seen
-        seen += 1
-        if seen == 3:
-            cancel.cancel()
+        async def on_text(text: str) -> None:
+            nonlocal seen
+            seen += 1
+            if seen == 3:
+                cancel.cancel()
+                gate.open()
 
-    result = await engine.generate(
-        PreparedReply((), prompt(loaded_tiny, "story"), SamplingParams(max_new_tokens=1000)),
-        cancel,
-        on_text,
-    )
-    assert result.finish_reason == "cancelled"
-    assert cancel.steps_after_cancel is not None and cancel.steps_after_cancel <= 1
-    assert result.completion_tokens == cancel.steps
-    assert result.completion_tokens < 1000
-    engine.close()
-
-
-async def test_cancelling_the_coroutine_stops_the_worker_thread(loaded_tiny: LoadedModel) -> None:
-    engine = SingleEngine(loaded_tiny, slots=1, max_waiting=0)
-    cancel = CancelToken()
-
-    async def on_text(text: str) -> None:
-        await asyncio.sleep(0)
-
-    task = asyncio.create_task(
-        engine.generate(
-            PreparedReply((), prompt(loaded_tiny, "x"), SamplingParams(max_new_tokens=1000)),
+        gate.allow_more(5)  # the model waits after five tokens until the cancel
+        result = await engine.generate(
+            PreparedReply((), prompt(loaded_tiny, "story"), SamplingParams(max_new_tokens=1000)),
             cancel,
             on_text,
         )
-    )
-    await asyncio.sleep(0.2)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    assert result.finish_reason == "cancelled"
+    assert cancel.steps_after_cancel is not None and cancel.steps_after_cancel <= 1
+    assert result.completion_tokens == cancel.steps <= 6
+    engine.close()
+
+
+async def test_cancelling_the_coroutine_stops_the_worker_thread(
+    loaded_tiny: LoadedModel, tmp_path: Path
+) -> None:
+    engine = SingleEngine(loaded_tiny, slots=1, max_waiting=0)
+    cancel = CancelToken()
+    texts = asyncio.Queue[str]()
+    with forward_gate(tmp_path / "gate") as gate:
+        gate.allow_more(2)
+        task = asyncio.create_task(
+            engine.generate(
+                PreparedReply((), prompt(loaded_tiny, "x"), SamplingParams(max_new_tokens=1000)),
+                cancel,
+                texts.put,
+            )
+        )
+        await asyncio.wait_for(texts.get(), 30)
+        task.cancel()
+        await cancel.wait()
+        gate.open()
+        with pytest.raises(asyncio.CancelledError):
+            await task
     assert cancel.cancelled
     assert cancel.steps_after_cancel is not None and cancel.steps_after_cancel <= 1
     engine.close()
@@ -112,7 +120,9 @@ async def test_a_model_error_ends_the_reply_instead_of_hanging(loaded_tiny: Load
     engine.close()
 
 
-async def test_loop_stays_responsive_while_generating(loaded_tiny: LoadedModel) -> None:
+async def test_loop_stays_responsive_while_generating(
+    loaded_tiny: LoadedModel, tmp_path: Path
+) -> None:
     engine = SingleEngine(loaded_tiny, slots=1, max_waiting=0)
     ticks = 0
 
@@ -123,12 +133,26 @@ async def test_loop_stays_responsive_while_generating(loaded_tiny: LoadedModel) 
             ticks += 1
 
     ticking = asyncio.create_task(ticker())
-    _, result = await collect(
-        engine, prompt(loaded_tiny, "hi"), SamplingParams(temperature=0, max_new_tokens=100)
-    )
+    texts = asyncio.Queue[str]()
+    with forward_gate(tmp_path / "gate") as gate:
+        gate.allow_more(2)
+        params = SamplingParams(temperature=0, max_new_tokens=100)
+        generating = asyncio.create_task(
+            engine.generate(
+                PreparedReply((), prompt(loaded_tiny, "hi"), params), CancelToken(), texts.put
+            )
+        )
+        for _ in range(2):
+            await asyncio.wait_for(texts.get(), 30)
+        # The model now waits inside its third forward pass: were that on the loop, neither
+        # the ticker nor this sleep would run.
+        mid_reply = ticks
+        await asyncio.sleep(0.05)
+        assert ticks > mid_reply, "the event loop kept running while the model worked"
+        gate.open()
+        result = await generating
     ticking.cancel()
     assert result.completion_tokens == 100
-    assert ticks > 10, "the event loop kept running while the model worked"
     engine.close()
 
 
