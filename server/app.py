@@ -22,6 +22,7 @@ from server.chat import history
 from server.chat.live_replies import LiveReplies
 from server.chat.replies import ReplyService
 from server.chat.socket import chat_socket
+from server.clock import utc_now
 from server.config import Settings
 from server.coordination import coordinator_for
 from server.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
@@ -31,6 +32,8 @@ from server.ops import panel as ops
 from server.ops.metrics import Metrics
 from server.ops.panel import ProcessStats
 from server.ops.presence import Presence
+from server.payments import routes as pay
+from server.payments.store import Store
 from server.replica import Replica
 from server.security.bodies import BodyGuard
 from server.security.origins import OriginGuard, Origins
@@ -68,12 +71,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app_metrics.watch(presence.__len__, holder, coordinator)
     replies = ReplyService(holder, live, coordinator, presence.reply_finished)
     replica = Replica(coordinator, live, presence, save_interval=settings.reply_save_interval)
+    # Read through app.state on every call, so that a test can move the clock.
+    store = Store(settings, coordinator, clock=lambda: app.state.clock())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await _prepare_database(settings)
         await connect(settings.db_url)
         await replica.start()
+        await store.start()
         loading = asyncio.create_task(_load(settings, holder, app_metrics))
         sampling = asyncio.create_task(presence.sample_forever())
         try:
@@ -82,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             loading.cancel()
             sampling.cancel()
             await replies.live.shutdown()
+            await store.close()
             if holder.engine is not None:
                 holder.engine.close()
             await replica.close()
@@ -92,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *health.routes,
             *accounts.routes,
             *history.routes,
+            *pay.routes,
             *admin_auth.routes,
             *admin_api.routes,
             *ops.routes,
@@ -111,6 +119,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.clock = utc_now
+    app.state.store = store
     app.state.tokens = TokenCodec(settings.secret_key, settings.token_ttl)
     app.state.engine = holder
     app.state.replies = replies

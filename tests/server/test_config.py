@@ -109,3 +109,15 @@ def test_a_local_engine_has_no_remote_spec() -> None:
 def test_inference_settings_that_contradict_are_refused(values: dict, words: str) -> None:
     with pytest.raises(ValidationError, match=words):
         Settings(_env_file=None, **values)
+
+
+def test_a_half_configured_store_is_refused_naming_what_is_missing() -> None:
+    with pytest.raises(ValidationError, match="WXGPT_WECHATPAY_APIV3_KEY") as caught:
+        Settings(_env_file=None, wechatpay_mchid="1900000109", wechat_appid="wx-app")
+    assert "WXGPT_WECHATPAY_MCHID" not in str(caught.value)
+    assert Settings(_env_file=None).wechatpay_missing()
+
+
+def test_an_unknown_time_zone_is_refused() -> None:
+    with pytest.raises(ValidationError, match="IANA time zone"):
+        Settings(_env_file=None, timezone="Mars/Olympus")
