@@ -32,6 +32,7 @@ from server.ops import panel as ops
 from server.ops.metrics import Metrics
 from server.ops.panel import ProcessStats
 from server.ops.presence import Presence
+from server.payments import admin as pay_admin
 from server.payments import routes as pay
 from server.payments.store import Store
 from server.replica import Replica
@@ -69,9 +70,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app_metrics = Metrics()
     presence = Presence(app_metrics, live.tokens_so_far, coordinator)
     app_metrics.watch(presence.__len__, holder, coordinator)
-    replies = ReplyService(holder, live, coordinator, presence.reply_finished)
+    # The clock is read through app.state on every call, so that a test can move it.
+    replies = ReplyService(
+        holder, live, coordinator, presence.reply_finished, settings, lambda: app.state.clock()
+    )
     replica = Replica(coordinator, live, presence, save_interval=settings.reply_save_interval)
-    # Read through app.state on every call, so that a test can move the clock.
     store = Store(settings, coordinator, clock=lambda: app.state.clock())
 
     @contextlib.asynccontextmanager
@@ -102,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *pay.routes,
             *admin_auth.routes,
             *admin_api.routes,
+            *pay_admin.routes,
             *ops.routes,
             *metrics.routes,
             WebSocketRoute("/ws/chat", chat_socket),

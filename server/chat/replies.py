@@ -19,11 +19,14 @@ from server.chat.live_replies import LiveReplies, LiveReply, Send, Watcher
 from server.chat.protocol import ChatFrame, FrameError, ResumeFrame
 from server.chat.remote_replies import RemoteReply, settled_reply
 from server.chat.settings import ChatSettings, load_chat_settings
+from server.clock import Clock
+from server.config import Settings
 from server.coordination.base import Coordinator
 from storage import conversations, exchanges
 from storage.errors import ConversationNotFound, DuplicateClientMessage, QuotaExhausted
 from storage.exchanges import Exchange, Lease
 from storage.models import Message, MessageStatus
+from storage.quota import FreeDay
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +43,7 @@ class _Job:
     prepared: PreparedReply
     live: LiveReply
     on_result: ResultHook
+    free: FreeDay
 
 
 class ReplyService:
@@ -51,10 +55,14 @@ class ReplyService:
         live: LiveReplies,
         coordinator: Coordinator,
         on_result: ResultHook,
+        settings: Settings,
+        clock: Clock,
     ) -> None:
         self._holder = holder
         self.live = live
         self._coordinator = coordinator
+        self._settings = settings
+        self._clock = clock
         # Told how each generated reply ended (for the ops panel and /metrics).
         self._on_result = on_result
 
@@ -101,6 +109,10 @@ class ReplyService:
         """Stream reply `message_id` from character `offset` on, live or as stored."""
         await self._follow(user_id, frame.message_id, watcher, frame.offset)
 
+    async def free_day(self) -> FreeDay:
+        """Today's free replies, as the next charge will see them."""
+        return (await load_chat_settings()).free_day(self._settings, self._clock())
+
     async def _follow(self, user_id: int, message_id: int, watcher: Watcher, offset: int) -> None:
         live = self.live.get(message_id)
         if live is not None and live.user_id == user_id:
@@ -126,7 +138,7 @@ class ReplyService:
                 # The owner went away mid-reply: send what a survivor stores of it.
                 offset = max(offset, len(seen))
             reply = await settled_reply(user_id, message_id, self._coordinator.lease_seconds * 3)
-        await _replay(user_id, reply, watcher.send, offset)
+        await _replay(user_id, reply, watcher.send, offset, await self.free_day())
 
     def _engine(self) -> ReplyEngine:
         engine = self._holder.engine
@@ -145,13 +157,15 @@ class ReplyService:
         self, engine: ReplyEngine, user_id: int, frame: ChatFrame
     ) -> LiveReply | None:
         """Charge, store the question and start generating; None if a twin was accepted."""
-        prepared = await _prepare(engine, user_id, frame, await load_chat_settings())
+        chat = await load_chat_settings()
+        free = chat.free_day(self._settings, self._clock())
+        prepared = await _prepare(engine, user_id, frame, chat)
         try:
             ticket = engine.reserve()
         except QueueFull as exc:
             raise FrameError("busy", str(exc)) from None
         try:
-            exchange = await _begin_exchange(user_id, frame, self.lease())
+            exchange = await _begin_exchange(user_id, frame, self.lease(), free)
         except BaseException:
             ticket.release()
             raise
@@ -159,7 +173,7 @@ class ReplyService:
             ticket.release()
             return None
         live = self.live.new(user_id, exchange.conversation_id, exchange.reply_id)
-        job = _Job(user_id, frame.client_msg_id, exchange, prepared, live, self._on_result)
+        job = _Job(user_id, frame.client_msg_id, exchange, prepared, live, self._on_result, free)
         self.live.start(live, self._generate(engine, ticket, job))
         return live
 
@@ -180,14 +194,18 @@ def _busy_key(user_id: int) -> str:
     return f"busy:{user_id}"
 
 
-async def _begin_exchange(user_id: int, frame: ChatFrame, lease: Lease) -> Exchange | None:
+async def _begin_exchange(
+    user_id: int, frame: ChatFrame, lease: Lease, free: FreeDay
+) -> Exchange | None:
     """Charge and store the question; None if the same client_msg_id was accepted already."""
     try:
         return await exchanges.begin_exchange(
-            user_id, frame.conversation_id, frame.content, frame.client_msg_id, lease
+            user_id, frame.conversation_id, frame.content, frame.client_msg_id, lease, free
         )
     except QuotaExhausted:
-        raise FrameError("quota_exhausted", "no quota left; ask the operator for more") from None
+        raise FrameError(
+            "quota_exhausted", "no replies left today; buy more in the store or come back tomorrow"
+        ) from None
     except ConversationNotFound:
         raise _conversation_not_found(frame.conversation_id) from None
     except DuplicateClientMessage:
@@ -243,12 +261,12 @@ async def _run(engine: ReplyEngine, ticket: Ticket, job: _Job) -> None:
             live.token.steps_after_cancel,
         )
     job.on_result(result)
-    quota_left = exchange.quota_left
+    quota_left, free_left = exchange.quota_left, exchange.free_left
     if result.finish_reason in ("error", "interrupted"):
         # The fault is the server's, so the unit goes back.
         note = "inference engine busy" if busy else _REFUND_NOTES[status]
-        refunded = await exchanges.refund(job.user_id, job.client_msg_id, note)
-        quota_left = refunded if refunded is not None else quota_left
+        if await exchanges.refund(job.user_id, job.client_msg_id, note) is not None:
+            quota_left, free_left = await exchanges.get_balance(job.user_id, job.free)
     if status == MessageStatus.FAILED:
         await live.finish(_failure_frame(busy, quota_left))
         return
@@ -259,6 +277,7 @@ async def _run(engine: ReplyEngine, ticket: Ticket, job: _Job) -> None:
             result.prompt_tokens,
             result.completion_tokens,
             quota_left,
+            free_left,
         )
     )
 
@@ -302,7 +321,7 @@ async def _wait_for_slot(ticket: Ticket, live: LiveReply) -> bool:
     return ticket.holds_slot and live.reason is None
 
 
-async def _replay(user_id: int, reply: Message, send: Send, offset: int) -> None:
+async def _replay(user_id: int, reply: Message, send: Send, offset: int, free: FreeDay) -> None:
     """Send a stored reply from character `offset` on, charging nothing.
 
     A client may hold more of an interrupted reply than was stored before its server
@@ -324,7 +343,7 @@ async def _replay(user_id: int, reply: Message, send: Send, offset: int) -> None
             reply.finish_reason or "stop",
             reply.prompt_tokens,
             reply.completion_tokens,
-            await exchanges.get_quota(user_id),
+            *await exchanges.get_balance(user_id, free),
         )
     )
 

@@ -2,9 +2,7 @@
 
 import base64
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,38 +13,8 @@ from server.payments.store import Store
 from storage import payments
 from storage.models import LedgerReason, Order, OrderState, QuotaLedger, User
 from tests.live_server import LiveServer, error_of
-from tests.server.conftest import ServerFactory
+from tests.server.payments.conftest import PACK_FEN, PACK_REPLIES, buy
 from tests.wechatpay_server import APPID, MCHID, WeChatPayStandIn, rsa_verify
-
-PACK_REPLIES = 30
-PACK_FEN = 600
-
-
-@pytest.fixture
-def wechatpay(tmp_path: Path) -> Iterator[WeChatPayStandIn]:
-    standin = WeChatPayStandIn(tmp_path).start()
-    yield standin
-    standin.stop()
-
-
-@pytest.fixture
-def shop(start_server: ServerFactory, wechatpay: WeChatPayStandIn) -> LiveServer:
-    """A server selling one pack of 30 replies for 6 yuan through the stand-in."""
-    server = start_server(**wechatpay.settings(), reconcile_after=0, reconcile_interval=3600)
-    server.call(payments.create_product("30 replies", PACK_REPLIES, PACK_FEN, True))
-    return server
-
-
-def _buy(server: LiveServer, wid: str = "buyer") -> tuple[str, int, dict[str, Any]]:
-    token, user_id = server.login_user(wid)
-    product = server.get("/api/pay/products", token).json()["products"][0]
-    response = httpx.post(
-        server.url + "/api/pay/orders",
-        json={"product_id": product["id"]},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    assert response.status_code == 201, response.text
-    return token, user_id, response.json()
 
 
 def _notify(server: LiveServer, notice: tuple[dict[str, str], bytes]) -> httpx.Response:
@@ -84,7 +52,7 @@ def test_without_wechatpay_settings_the_store_is_off_and_says_so(server: LiveSer
 def test_an_order_is_placed_signed_and_payable(
     shop: LiveServer, wechatpay: WeChatPayStandIn
 ) -> None:
-    _, user_id, placed = _buy(shop)
+    _, user_id, placed = buy(shop)
     order, payment = placed["order"], placed["payment"]
     assert (order["state"], order["amount_fen"], order["replies"]) == ("pending", 600, 30)
     at_wechat = wechatpay.orders[order["out_trade_no"]]
@@ -114,7 +82,7 @@ def test_an_unknown_or_inactive_product_is_not_found(shop: LiveServer) -> None:
 def test_a_notice_sent_three_times_and_concurrently_credits_once(
     shop: LiveServer, wechatpay: WeChatPayStandIn
 ) -> None:
-    token, user_id, placed = _buy(shop)
+    token, user_id, placed = buy(shop)
     number = placed["order"]["out_trade_no"]
     paid = wechatpay.pay(number)
     for _ in range(3):
@@ -159,7 +127,7 @@ def _other_key() -> rsa.RSAPrivateKey:
 def test_a_notice_failing_any_check_is_refused_and_credits_nothing(
     shop: LiveServer, wechatpay: WeChatPayStandIn, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _, user_id, placed = _buy(shop)
+    _, user_id, placed = buy(shop)
     paid = wechatpay.pay(placed["order"]["out_trade_no"])
     now = datetime.now(UTC).replace(microsecond=0)
     shop.app.state.clock = lambda: now
@@ -189,8 +157,8 @@ def test_a_notice_failing_any_check_is_refused_and_credits_nothing(
 def test_reconciliation_credits_a_lost_notice_and_closes_expired_orders(
     shop: LiveServer, wechatpay: WeChatPayStandIn
 ) -> None:
-    _, user_id, paid_order = _buy(shop, "payer")
-    _, other_id, unpaid_order = _buy(shop, "waverer")
+    _, user_id, paid_order = buy(shop, "payer")
+    _, other_id, unpaid_order = buy(shop, "waverer")
     wechatpay.pay(paid_order["order"]["out_trade_no"])
     store: Store = shop.app.state.store
     assert shop.call(store.reconcile_once()) == 1
@@ -210,7 +178,7 @@ def test_reconciliation_credits_a_lost_notice_and_closes_expired_orders(
 def test_a_refund_goes_through_wechatpay_and_writes_its_ledger_row(
     shop: LiveServer, wechatpay: WeChatPayStandIn
 ) -> None:
-    _, user_id, placed = _buy(shop)
+    _, user_id, placed = buy(shop)
     number = placed["order"]["out_trade_no"]
     _notify(shop, wechatpay.notice(wechatpay.pay(number).transaction()))
     order = shop.call(Order.get(out_trade_no=number))
