@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -25,6 +26,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from tests.live_server import LiveServer
 
 MCHID = "1900000109"
 APPID = "wx-test-app"
@@ -290,3 +293,16 @@ class WeChatPayStandIn:
                 "status": "PROCESSING",
             },
         )
+
+
+def buy(server: LiveServer, wid: str = "buyer") -> tuple[str, int, dict[str, Any]]:
+    """Log in as `wid` and order the first product; the token, user id and the answer."""
+    token, user_id = server.login_user(wid)
+    product = server.get("/api/pay/products", token).json()["products"][0]
+    response = httpx.post(
+        server.url + "/api/pay/orders",
+        json={"product_id": product["id"]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 201, response.text
+    return token, user_id, response.json()

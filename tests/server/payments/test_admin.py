@@ -4,8 +4,8 @@ import httpx
 
 from storage.models import LedgerReason, QuotaLedger
 from tests.live_server import LiveServer, error_of
-from tests.server.payments.conftest import PACK_FEN, PACK_REPLIES, buy
-from tests.wechatpay_server import WeChatPayStandIn
+from tests.server.payments.conftest import PACK_FEN, PACK_REPLIES
+from tests.wechatpay_server import WeChatPayStandIn, buy
 
 
 def _call(server: LiveServer, method: str, path: str, token: str, **body: object) -> httpx.Response:

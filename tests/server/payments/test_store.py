@@ -13,8 +13,8 @@ from server.payments.store import Store
 from storage import payments
 from storage.models import LedgerReason, Order, OrderState, QuotaLedger, User
 from tests.live_server import LiveServer, error_of
-from tests.server.payments.conftest import PACK_FEN, PACK_REPLIES, buy
-from tests.wechatpay_server import APPID, MCHID, WeChatPayStandIn, rsa_verify
+from tests.server.payments.conftest import PACK_FEN, PACK_REPLIES
+from tests.wechatpay_server import APPID, MCHID, WeChatPayStandIn, buy, rsa_verify
 
 
 def _notify(server: LiveServer, notice: tuple[dict[str, str], bytes]) -> httpx.Response:
