@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         holder, live, coordinator, presence.reply_finished, settings, lambda: app.state.clock()
     )
     replica = Replica(coordinator, live, presence, save_interval=settings.reply_save_interval)
-    store = Store(settings, coordinator, clock=lambda: app.state.clock())
+    store = Store(settings, coordinator, lambda: app.state.clock(), count=app_metrics.payment_event)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

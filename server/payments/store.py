@@ -3,6 +3,7 @@ pending ones, and refunds. One object per process, off when WeChat Pay is not co
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -41,16 +42,25 @@ class StoreOff(Exception):
 class Store:
     """Sells the products for WeChat Pay; `pay` is None (and every sale refused) when off."""
 
-    def __init__(self, settings: Settings, coordinator: Coordinator, clock: Clock) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        coordinator: Coordinator,
+        clock: Clock,
+        count: Callable[[str], None],
+    ) -> None:
         self.settings = settings
         self._coordinator = coordinator
         self._clock = clock
+        # Hears of each credit, refused notice, reconciliation failure and refund (/metrics).
+        self._count = count
         missing = settings.wechatpay_missing()
         self.off_reason = (
             "the store is off: WeChat Pay is not configured on this server" if missing else None
         )
         self.pay = WeChatPay(MerchantConfig.from_settings(settings)) if not missing else None
         self._task: asyncio.Task[None] | None = None
+        # Failed rounds and orders of reconciliation, for /readyz; the causes are in the log.
         self.reconcile_failures = 0
 
     @property
@@ -99,11 +109,15 @@ class Store:
     async def handle_notice(self, headers: dict[str, str], body: bytes) -> None:
         """Verify a notice and credit the order it reports paid; raises NoticeRejected."""
         pay = self._require()
-        event, transaction = await pay.verify_notice(headers, body, self._clock())
-        if transaction is None:
-            logger.info("WeChat Pay notice %s acknowledged; nothing to do for it", event)
-            return
-        await self._settle(transaction, "notice")
+        try:
+            event, transaction = await pay.verify_notice(headers, body, self._clock())
+            if transaction is None:
+                logger.info("WeChat Pay notice %s acknowledged; nothing to do for it", event)
+                return
+            await self._settle(transaction, "notice")
+        except NoticeRejected:
+            self._count("notice_refused")
+            raise
 
     async def _settle(self, transaction: Transaction, source: str) -> None:
         """Credit a successful transaction after checking it against our order; raises
@@ -127,6 +141,7 @@ class Store:
             order.out_trade_no, transaction.transaction_id, self._clock()
         )
         if credit.credited:
+            self._count("credited")
             logger.info(
                 "order %s paid (%s): user %s credited %d replies, quota now %s",
                 order.out_trade_no,
@@ -156,6 +171,8 @@ class Store:
                         logger.info("order %s expired unpaid; closed", order.out_trade_no)
                         settled += 1
             except (WeChatPayError, NoticeRejected) as exc:
+                self.reconcile_failures += 1
+                self._count("reconcile_failed")
                 logger.warning("reconciling order %s failed: %s", order.out_trade_no, exc)
         return settled
 
@@ -170,6 +187,7 @@ class Store:
             order.out_trade_no, payments.refund_number(order), order.amount_fen, order.amount_fen
         )
         refunded, taken = await payments.mark_refunded(order_id, self._clock(), actor)
+        self._count("refunded")
         logger.info(
             "order %s refunded (%s) by %s; %d replies taken back",
             order.out_trade_no,
@@ -179,13 +197,21 @@ class Store:
         )
         return refunded, taken
 
+    async def _leads_reconciliation(self) -> bool:
+        """Whether this replica holds the reconciliation lease, taking it when it is free."""
+        coordinator = self._coordinator
+        if await coordinator.holder(RECONCILE_LEASE) == coordinator.replica_id:
+            return True
+        return await coordinator.claim(RECONCILE_LEASE)
+
     async def _reconcile_forever(self) -> None:
         while True:
             try:
-                if await self._coordinator.claim(RECONCILE_LEASE):
+                if await self._leads_reconciliation():
                     await self.reconcile_once()
             except Exception:
                 self.reconcile_failures += 1
+                self._count("reconcile_failed")
                 logger.exception("reconciling orders failed; trying again")
             await asyncio.sleep(self.settings.reconcile_interval)
 

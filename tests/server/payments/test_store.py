@@ -2,6 +2,7 @@
 
 import base64
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from server.payments.store import Store
 from storage import payments
 from storage.models import LedgerReason, Order, OrderState, QuotaLedger, User
 from tests.live_server import LiveServer, error_of
+from tests.server.conftest import ServerFactory
 from tests.server.payments.conftest import PACK_FEN, PACK_REPLIES
 from tests.wechatpay_server import APPID, MCHID, WeChatPayStandIn, buy, rsa_verify
 
@@ -31,6 +33,10 @@ def _quota_and_ledger(server: LiveServer, user_id: int) -> tuple[int, int]:
     return server.call(read())
 
 
+def _metrics(server: LiveServer) -> str:
+    return httpx.get(server.url + "/metrics").text
+
+
 def _purchases(server: LiveServer, user_id: int) -> int:
     return server.call(QuotaLedger.filter(user_id=user_id, reason=LedgerReason.PURCHASE).count())
 
@@ -47,6 +53,10 @@ def test_without_wechatpay_settings_the_store_is_off_and_says_so(server: LiveSer
         headers={"Authorization": f"Bearer {token}"},
     )
     assert error_of(response)[:2] == (503, "unavailable")
+    assert httpx.get(server.url + "/readyz").json()["store"] == {
+        "enabled": False,
+        "reconcile_failures": 0,
+    }
 
 
 def test_an_order_is_placed_signed_and_payable(
@@ -105,6 +115,7 @@ def test_a_notice_sent_three_times_and_concurrently_credits_once(
     assert _purchases(shop, user_id) == 1
     polled = shop.get(f"/api/pay/orders/{number}", token).json()
     assert (polled["order"]["state"], polled["quota"]) == ("paid", 130)
+    assert 'wxgpt_payments_total{event="credited"} 1.0' in _metrics(shop)
 
 
 def _tampered(
@@ -151,6 +162,7 @@ def test_a_notice_failing_any_check_is_refused_and_credits_nothing(
     order = shop.call(Order.get(out_trade_no=paid.out_trade_no))
     assert order.state == OrderState.PENDING
     assert "WeChat Pay notice refused" in caplog.text
+    assert 'wxgpt_payments_total{event="notice_refused"} 7.0' in _metrics(shop)
     assert wechatpay.apiv3_key not in caplog.text
 
 
@@ -209,3 +221,26 @@ def test_the_merchant_signature_is_what_the_standin_checks(wechatpay: WeChatPayS
     )
     assert response.status_code == 401
     assert wechatpay.refused == ["/v3/pay/transactions/jsapi"]
+
+
+def test_the_background_reconciliation_keeps_crediting_lost_notices(
+    start_server: ServerFactory, wechatpay: WeChatPayStandIn
+) -> None:
+    server = start_server(**wechatpay.settings(), reconcile_after=0, reconcile_interval=0.05)
+    server.call(payments.create_product("30 replies", PACK_REPLIES, PACK_FEN, True))
+    # Two rounds: the replica that took the reconciliation lease goes on reconciling.
+    for wid in ("first", "second"):
+        token, _, placed = buy(server, wid)
+        number = placed["order"]["out_trade_no"]
+        wechatpay.pay(number)
+        assert _poll_until_paid(server, token, number) == 100 + PACK_REPLIES
+
+
+def _poll_until_paid(server: LiveServer, token: str, number: str) -> int:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        answer = server.get(f"/api/pay/orders/{number}", token).json()
+        if answer["order"]["state"] == "paid":
+            return int(answer["quota"])
+        time.sleep(0.05)
+    raise AssertionError(f"order {number} was never credited")
