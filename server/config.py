@@ -150,9 +150,15 @@ class Settings(BaseSettings):
                 + ", ".join(f"WXGPT_{name.upper()}" for name in missing)
                 + " too, or unset the WXGPT_WECHATPAY_* settings to run without the store"
             )
-        if not missing and len(self.wechatpay_apiv3_key.get_secret_value()) != 32:  # type: ignore[union-attr]
+        if missing:
+            return self
+        if len(self.wechatpay_apiv3_key.get_secret_value()) != 32:  # type: ignore[union-attr]
             raise ValueError("WXGPT_WECHATPAY_APIV3_KEY must be the 32-character APIv3 key")
-        if not missing and not self.wechat_appid:
+        for name in ("wechatpay_merchant_key_file", "wechatpay_public_key_file"):
+            path = getattr(self, name)
+            if not path.is_file():
+                raise ValueError(f"WXGPT_{name.upper()} names no file: {path}")
+        if not self.wechat_appid:
             raise ValueError("WeChat Pay needs WXGPT_WECHAT_APPID, the mini-program's appid")
         return self
 
