@@ -24,6 +24,7 @@ from server.chat import history
 from server.chat.live_replies import LiveReplies
 from server.chat.replies import ReplyService
 from server.chat.socket import chat_socket
+from server.clock import utc_now
 from server.config import Settings
 from server.coordination import coordinator_for
 from server.coordination.base import Coordinator
@@ -34,6 +35,9 @@ from server.ops import panel as ops
 from server.ops.metrics import Metrics
 from server.ops.panel import ProcessStats
 from server.ops.presence import Presence
+from server.payments import admin as pay_admin
+from server.payments import routes as pay
+from server.payments.store import Store
 from server.replica import Replica
 from server.safety import reports
 from server.safety.checks import ContentChecker
@@ -74,21 +78,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
     presence = Presence(app_metrics, live.tokens_so_far, coordinator)
     app_metrics.watch(presence.__len__, holder, coordinator)
     checker = content_checker(settings, coordinator, app_metrics)
+    # The clock is read through app.state on every call, so that a test can move it.
     replies = ReplyService(
         holder,
         live,
         coordinator,
         checker,
         presence.reply_finished,
-        piece_chars=settings.output_check_chars,
+        settings,
+        lambda: app.state.clock(),
     )
     replica = Replica(coordinator, live, presence, save_interval=settings.reply_save_interval)
+    store = Store(settings, coordinator, lambda: app.state.clock(), count=app_metrics.payment_event)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await _prepare_database(settings)
         await connect(settings.db_url)
         await replica.start()
+        await store.start()
         loading = asyncio.create_task(_load(settings, holder, app_metrics))
         sampling = asyncio.create_task(presence.sample_forever())
         try:
@@ -97,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             loading.cancel()
             sampling.cancel()
             await replies.live.shutdown()
+            await store.close()
             if holder.engine is not None:
                 holder.engine.close()
             await replica.close()
@@ -110,9 +119,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *profile.routes,
             *history.routes,
             *reports.routes,
+            *pay.routes,
             *admin_auth.routes,
             *admin_api.routes,
             *admin_moderation.routes,
+            *pay_admin.routes,
             *ops.routes,
             *metrics.routes,
             WebSocketRoute("/ws/chat", chat_socket),
@@ -134,6 +145,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.clock = utc_now
+    app.state.store = store
     app.state.tokens = TokenCodec(settings.secret_key, settings.token_ttl)
     app.state.engine = holder
     app.state.replies = replies

@@ -3,6 +3,7 @@
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -17,6 +18,17 @@ DEV_SECRET = "wxgpt-development-secret-do-not-use-in-production"
 # the cores. The batched engine's step costs little more for 16 rows than for one (see the
 # README's "Choosing an engine"); the remote engine's server batches on its own side.
 DEFAULT_SLOTS: dict[str, int] = {"single": 1, "batched": 16, "remote": 1}
+
+# What the store needs; WXGPT_WECHATPAY_API_BASE has a default.
+WECHATPAY_SETTINGS = (
+    "wechatpay_mchid",
+    "wechatpay_merchant_serial",
+    "wechatpay_merchant_key_file",
+    "wechatpay_apiv3_key",
+    "wechatpay_public_key_id",
+    "wechatpay_public_key_file",
+    "wechatpay_notify_url",
+)
 
 # A comma-separated list in the environment ("a, b"), a list in Python.
 CommaList = Annotated[list[str], NoDecode]
@@ -86,6 +98,24 @@ class Settings(BaseSettings):
     max_sockets_per_address: int = Field(100, ge=1)
 
     log_json: bool = False
+    # The zone whose midnight resets daily free replies and invitation caps, and whose days
+    # the dashboard's revenue is counted in.
+    timezone: str = "Asia/Shanghai"
+
+    # WeChat Pay (API v3, JSAPI); all of mchid to notify_url set turns the store on.
+    wechatpay_mchid: str = ""
+    wechatpay_merchant_serial: str = ""
+    wechatpay_merchant_key_file: Path | None = None
+    wechatpay_apiv3_key: SecretStr | None = None
+    wechatpay_public_key_id: str = ""
+    wechatpay_public_key_file: Path | None = None
+    wechatpay_notify_url: str = ""
+    wechatpay_api_base: str = "https://api.mch.weixin.qq.com"
+    # How long an order can be paid; pending orders older than `reconcile_after` seconds are
+    # asked about every `reconcile_interval` seconds, so a lost notice still credits.
+    order_ttl: int = Field(30 * 60, ge=60, le=24 * 3600)
+    reconcile_after: float = Field(180.0, ge=0)
+    reconcile_interval: float = Field(60.0, gt=0)
 
     # Several replicas share live state through Redis; without it, through this process only.
     redis_url: str | None = None
@@ -115,6 +145,42 @@ class Settings(BaseSettings):
                     "WXGPT_DEV_LOGIN=1 lets anyone log in as anyone; it is refused in production"
                 )
         return self
+
+    @field_validator("timezone")
+    @classmethod
+    def _a_known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"WXGPT_TIMEZONE must be an IANA time zone such as Asia/Shanghai, not {name!r}"
+            ) from None
+        return name
+
+    @model_validator(mode="after")
+    def _wechatpay_all_or_nothing(self) -> "Settings":
+        missing = self.wechatpay_missing()
+        if missing and len(missing) < len(WECHATPAY_SETTINGS):
+            raise ValueError(
+                "WeChat Pay is half configured: set "
+                + ", ".join(f"WXGPT_{name.upper()}" for name in missing)
+                + " too, or unset the WXGPT_WECHATPAY_* settings to run without the store"
+            )
+        if missing:
+            return self
+        if len(self.wechatpay_apiv3_key.get_secret_value()) != 32:  # type: ignore[union-attr]
+            raise ValueError("WXGPT_WECHATPAY_APIV3_KEY must be the 32-character APIv3 key")
+        for name in ("wechatpay_merchant_key_file", "wechatpay_public_key_file"):
+            path = getattr(self, name)
+            if not path.is_file():
+                raise ValueError(f"WXGPT_{name.upper()} names no file: {path}")
+        if not self.wechat_appid:
+            raise ValueError("WeChat Pay needs WXGPT_WECHAT_APPID, the mini-program's appid")
+        return self
+
+    def wechatpay_missing(self) -> list[str]:
+        """The WeChat Pay settings still unset; all of them when the store is off."""
+        return [name for name in WECHATPAY_SETTINGS if not getattr(self, name)]
 
     @field_validator("inference_url")
     @classmethod

@@ -9,6 +9,8 @@ from storage.models import (
     Message,
     MessageStatus,
     ModerationCase,
+    Order,
+    Product,
     QuotaLedger,
     User,
 )
@@ -142,4 +144,42 @@ def case_view(case: ModerationCase) -> dict[str, Any]:
         "resolved_by": case.resolved_by,
         "resolved_at": _time(case.resolved_at),
         "created_at": _time(case.created_at),
+    }
+
+
+def product_view(product: Product) -> dict[str, Any]:
+    """A quota pack in the store."""
+    return {
+        "id": product.id,
+        "name": product.name,
+        "replies": product.replies,
+        "price_fen": product.price_fen,
+        "active": product.active,
+    }
+
+
+def order_view(order: Order) -> dict[str, Any]:
+    """An order as its buyer sees it."""
+    return {
+        "out_trade_no": order.out_trade_no,
+        "product_name": order.product_name,
+        "replies": order.replies,
+        "amount_fen": order.amount_fen,
+        "state": str(order.state.value),
+        "created_at": _time(order.created_at),
+        "paid_at": _time(order.paid_at),
+    }
+
+
+def admin_order_view(order: Order) -> dict[str, Any]:
+    """An order with its buyer and every time, as the admin console lists it."""
+    user = order.user
+    return {
+        **order_view(order),
+        "id": order.id,
+        "transaction_id": order.transaction_id,
+        "user": None if user is None else {"id": user.id, "nickname": user.nickname},
+        "expires_at": _time(order.expires_at),
+        "closed_at": _time(order.closed_at),
+        "refunded_at": _time(order.refunded_at),
     }

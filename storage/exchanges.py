@@ -17,6 +17,7 @@ from storage.models import (
     Role,
     User,
 )
+from storage.quota import FreeDay, refresh_free
 
 TITLE_CHARS = 40
 
@@ -30,6 +31,7 @@ class Exchange:
     reply_id: int
     quota_left: int
     conversation_created: bool
+    free_left: int = 0
 
 
 def title_of(content: str) -> str:
@@ -57,16 +59,18 @@ async def begin_exchange(
     content: str,
     client_msg_id: str,
     lease: Lease | None = None,
+    free: FreeDay | None = None,
 ) -> Exchange:
     """Charge one unit and store the message and an empty reply, all in one transaction.
 
-    A reply without a lease belongs to no replica: recover_lost_replies takes it as lost.
+    The unit is one of today's free replies while `free` leaves some, else one of the bought
+    quota. A reply without a lease belongs to no replica: recover_lost_replies takes it as lost.
 
     Raises QuotaExhausted, ConversationNotFound or DuplicateClientMessage; then nothing
     is written.
     """
     try:
-        return await _begin(user_id, conversation_id, content, client_msg_id, lease)
+        return await _begin(user_id, conversation_id, content, client_msg_id, lease, free)
     except IntegrityError:
         # Only the ledger's unique (user, client_msg_id, reason) means a duplicate; any other
         # violation (an unknown user) is a caller's bug and propagates as it is.
@@ -80,7 +84,12 @@ async def begin_exchange(
 
 
 async def _begin(
-    user_id: int, conversation_id: int | None, content: str, client_msg_id: str, lease: Lease | None
+    user_id: int,
+    conversation_id: int | None,
+    content: str,
+    client_msg_id: str,
+    lease: Lease | None,
+    free: FreeDay | None,
 ) -> Exchange:
     async with in_transaction():
         # First, so that a repeated client_msg_id fails before anything else is written; on
@@ -88,8 +97,13 @@ async def _begin(
         charge = await QuotaLedger.create(
             user_id=user_id, delta=-1, reason=LedgerReason.CHAT, client_msg_id=client_msg_id
         )
-        # One guarded UPDATE: concurrent charges can never take the quota below zero.
-        if not await User.filter(id=user_id, quota__gt=0).update(quota=F("quota") - 1):
+        # One guarded UPDATE per pool: concurrent charges never take either below zero.
+        free_left = await refresh_free(user_id, free) if free is not None else 0
+        if free_left and await User.filter(id=user_id, free_left__gt=0).update(
+            free_left=F("free_left") - 1
+        ):
+            charge.free = True
+        elif not await User.filter(id=user_id, quota__gt=0).update(quota=F("quota") - 1):
             raise QuotaExhausted(f"user {user_id} has no quota left")
         if conversation_id is None:
             conversation = await Conversation.create(user_id=user_id, title=title_of(content))
@@ -108,7 +122,7 @@ async def _begin(
             lease_until=lease.until if lease else None,
         )
         charge.message_id = question.id
-        await charge.save(update_fields=["message_id"])
+        await charge.save(update_fields=["message_id", "free"])
         user = await User.get(id=user_id)
     return Exchange(
         conversation_id=conversation.id,
@@ -116,6 +130,7 @@ async def _begin(
         reply_id=reply.id,
         quota_left=user.quota,
         conversation_created=conversation_id is None,
+        free_left=user.free_left if free is not None else 0,
     )
 
 
@@ -200,16 +215,34 @@ async def _interrupt_lost(reply: Message, lapsed: Q) -> bool:
             return True
         conversation = await Conversation.get(id=reply.conversation_id)
         if not await _in_ledger(conversation.user_id, question.client_msg_id, LedgerReason.REFUND):
-            await QuotaLedger.create(
-                user_id=conversation.user_id,
-                delta=1,
-                reason=LedgerReason.REFUND,
-                client_msg_id=question.client_msg_id,
+            await _give_back(
+                conversation.user_id,
+                question.client_msg_id,
+                "the reply was lost when its server stopped",
                 message_id=question.id,
-                note="the reply was lost when its server stopped",
             )
-            await User.filter(id=conversation.user_id).update(quota=F("quota") + 1)
     return True
+
+
+async def _give_back(
+    user_id: int, client_msg_id: str, note: str, message_id: int | None = None
+) -> None:
+    """Refund the unit charged for `client_msg_id` to the pool it came from."""
+    charge = await QuotaLedger.get_or_none(
+        user_id=user_id, client_msg_id=client_msg_id, reason=LedgerReason.CHAT
+    )
+    free = charge is not None and charge.free
+    await QuotaLedger.create(
+        user_id=user_id,
+        delta=1,
+        reason=LedgerReason.REFUND,
+        client_msg_id=client_msg_id,
+        message_id=message_id,
+        note=note,
+        free=free,
+    )
+    column = "free_left" if free else "quota"
+    await User.filter(id=user_id).update(**{column: F(column) + 1})
 
 
 async def generating_in(conversation_id: int) -> bool:
@@ -220,17 +253,11 @@ async def generating_in(conversation_id: int) -> bool:
 
 
 async def refund(user_id: int, client_msg_id: str, note: str) -> int | None:
-    """Give back the unit charged for `client_msg_id`, once; returns the new quota or None."""
+    """Give back the unit charged for `client_msg_id` to its pool, once; returns the new
+    bought quota, or None when it was given back before."""
     try:
         async with in_transaction():
-            await QuotaLedger.create(
-                user_id=user_id,
-                delta=1,
-                reason=LedgerReason.REFUND,
-                client_msg_id=client_msg_id,
-                note=note,
-            )
-            await User.filter(id=user_id).update(quota=F("quota") + 1)
+            await _give_back(user_id, client_msg_id, note)
             user = await User.get(id=user_id)
     except IntegrityError:
         if await _in_ledger(user_id, client_msg_id, LedgerReason.REFUND):
@@ -262,6 +289,12 @@ async def get_quota(user_id: int) -> int:
     """The user's remaining quota."""
     user = await User.get(id=user_id)
     return user.quota
+
+
+async def get_balance(user_id: int, free: FreeDay) -> tuple[int, int]:
+    """The user's bought quota and free replies left today."""
+    user = await User.get(id=user_id)
+    return user.quota, free.left(user)
 
 
 async def _in_ledger(user_id: int, client_msg_id: str, reason: LedgerReason) -> bool:

@@ -1,5 +1,5 @@
 """The schema: users, conversations, messages, the quota ledger, settings, admin accounts, and
-moderation (cases to review, avatars)."""
+moderation (cases to review, avatars), the store (products and orders)."""
 
 from enum import StrEnum
 from typing import Any
@@ -36,6 +36,10 @@ class LedgerReason(StrEnum):
     REFUND = "refund"
     GRANT = "grant"
     SET = "set"
+    PURCHASE = "purchase"
+    PAY_REFUND = "pay_refund"
+    DAILY = "daily"
+    INVITE = "invite"
 
 
 class User(Model):
@@ -45,11 +49,19 @@ class User(Model):
     openid = fields.CharField(max_length=128, unique=True)
     nickname = fields.CharField(max_length=64, default="")
     quota = fields.IntField(default=0, validators=[MinValueValidator(0)])
+    # Today's free replies, spent before `quota`; `free_day` is the local day they belong to,
+    # so the first charge of a new day resets them (with a ledger row).
+    free_left = fields.IntField(default=0, validators=[MinValueValidator(0)])
+    free_day = fields.DateField(null=True)
     banned = fields.BooleanField(default=False)
     # Bumped with each uploaded avatar (0: none), so its URL changes and caches refresh.
     avatar_version = fields.IntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
     last_seen_at = fields.DatetimeField(null=True)
+    # Given out on first need; a new user who logs in with it rewards both sides once.
+    invite_code = fields.CharField(max_length=16, null=True, unique=True)
+    # The inviter's id; a plain column, since SQLite cannot add a foreign key to a table.
+    invited_by = fields.IntField(null=True)
 
     class Meta:
         table = "users"
@@ -118,7 +130,13 @@ class QuotaLedger(Model):
         "models.User", related_name="ledger", on_delete=fields.CASCADE
     )
     delta = fields.IntField()
-    reason = fields.CharEnumField(LedgerReason, max_length=16)
+    # The column comment stays as first written, before the store's reasons: SQLite cannot
+    # alter a comment, so aerich cannot migrate the one Tortoise would derive from the enum.
+    reason = fields.CharEnumField(
+        LedgerReason,
+        max_length=16,
+        description="SIGNUP: signup\nCHAT: chat\nREFUND: refund\nGRANT: grant\nSET: set",
+    )
     # The unique constraint below is what charges (and refunds) a client_msg_id once,
     # even under concurrent sockets; NULLs never collide, so grants are unconstrained.
     client_msg_id = fields.CharField(max_length=64, null=True)
@@ -127,6 +145,9 @@ class QuotaLedger(Model):
     )
     actor = fields.CharField(max_length=64, null=True)
     note = fields.CharField(max_length=255, null=True)
+    # A row of the daily free replies (users.free_left) rather than of the bought quota, so
+    # that each pool equals the sum of its own rows.
+    free = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     user_id: int
@@ -268,3 +289,65 @@ class ModerationCase(Model):
         table = "moderation_cases"
         # The moderation page lists newest first, by state, by user, and counts per day.
         indexes = (("state", "id"), ("user", "id"), ("created_at",))
+
+
+class Product(Model):
+    """A quota pack in the store: `replies` for `price_fen`, in fen (cents of a yuan)."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64)
+    replies = fields.IntField(validators=[MinValueValidator(1)])
+    price_fen = fields.IntField(validators=[MinValueValidator(1)])
+    active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "products"
+
+
+class OrderState(StrEnum):
+    """Where an order stands: paid ones credited their replies, refunded ones took them back."""
+
+    PENDING = "pending"
+    PAID = "paid"
+    CLOSED = "closed"
+    REFUNDED = "refunded"
+
+
+class Order(Model):
+    """One purchase of a product, as WeChat Pay knows it by `out_trade_no`.
+
+    The product's name, replies and price are copied in, so that an order keeps what was
+    bought when the product changes or goes; the user is kept as null when deleted, so that
+    revenue stays counted.
+    """
+
+    id = fields.IntField(primary_key=True)
+    out_trade_no = fields.CharField(max_length=32, unique=True)
+    user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="orders", null=True, on_delete=fields.SET_NULL
+    )
+    product: fields.ForeignKeyNullableRelation[Product] = fields.ForeignKeyField(
+        "models.Product", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    product_name = fields.CharField(max_length=64)
+    replies = fields.IntField()
+    amount_fen = fields.IntField()
+    state = fields.CharEnumField(OrderState, max_length=16, default=OrderState.PENDING)
+    prepay_id = fields.CharField(max_length=128, null=True)
+    transaction_id = fields.CharField(max_length=64, null=True)
+    out_refund_no = fields.CharField(max_length=64, null=True, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField()
+    paid_at = fields.DatetimeField(null=True)
+    closed_at = fields.DatetimeField(null=True)
+    refunded_at = fields.DatetimeField(null=True)
+
+    user_id: int | None
+    product_id: int | None
+
+    class Meta:
+        table = "orders"
+        # Reconciliation finds pending orders by age; a user's orders are listed newest first;
+        # revenue is summed by the day orders were paid.
+        indexes = (("state", "created_at"), ("user", "id"), ("paid_at",))

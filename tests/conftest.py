@@ -8,6 +8,7 @@ from generation.loading import LoadedModel, ModelSpec, load_model
 from tests.generation.tokenizers import build_chat_template_tokenizer
 from tests.inference_engine import ServeProcess
 from tests.tiny_model import build_tiny_gpt2
+from tests.wechatpay_server import WeChatPayStandIn
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +58,11 @@ def _forget_compiled_sql() -> Iterator[None]:
     EXECUTOR_CACHE.clear()
     yield
     EXECUTOR_CACHE.clear()
+
+
+@pytest.fixture
+def wechatpay(tmp_path: Path) -> Iterator[WeChatPayStandIn]:
+    """A stand-in for WeChat Pay on loopback, with keys made for this test."""
+    standin = WeChatPayStandIn(tmp_path).start()
+    yield standin
+    standin.stop()

@@ -33,6 +33,7 @@ export const router = createRouter({
           props: (route) => ({ id: Number(route.params.id) }),
         },
         { path: "settings", name: "settings", component: () => import("./views/Settings.vue") },
+        { path: "store", name: "store", component: () => import("./views/Store.vue") },
         {
           path: "playground",
           name: "playground",

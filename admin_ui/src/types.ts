@@ -74,6 +74,7 @@ export interface Stats {
   tokens_generated: number;
   per_day: { date: string; messages: number }[];
   blocked_per_day: { date: string; blocked: number }[];
+  revenue_per_day: { date: string; fen: number }[];
   model: {
     name: string | null;
     device: string | null;
@@ -90,6 +91,9 @@ export const SETTING_NAMES = [
   "max_new_tokens",
   "history_turns",
   "default_quota",
+  "daily_free",
+  "invite_reward",
+  "invite_daily_cap",
 ] as const;
 
 export type SettingName = (typeof SETTING_NAMES)[number];
@@ -97,6 +101,32 @@ export type SettingName = (typeof SETTING_NAMES)[number];
 export interface SettingsAnswer {
   values: Record<SettingName, number>;
   limits: Record<SettingName, { min: number | null; max: number | null }>;
+}
+
+export interface Product {
+  id: number;
+  name: string;
+  replies: number;
+  price_fen: number;
+  active: boolean;
+}
+
+export type OrderState = "pending" | "paid" | "closed" | "refunded";
+
+export interface Order {
+  id: number;
+  out_trade_no: string;
+  product_name: string;
+  replies: number;
+  amount_fen: number;
+  state: OrderState;
+  transaction_id: string | null;
+  user: { id: number; nickname: string } | null;
+  created_at: string;
+  paid_at: string | null;
+  expires_at: string;
+  closed_at: string | null;
+  refunded_at: string | null;
 }
 
 export interface AuditEntry {

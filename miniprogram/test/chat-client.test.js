@@ -79,7 +79,7 @@ test('an exhausted quota is shown in words and as zero', async () => {
   client.send('one more', null);
   const ended = await nextEvent(client, 'reply-end');
   expect(ended.status).toBe('failed');
-  expect(client.state.error).toMatchObject({ code: 'quota_exhausted', words: '额度已用完，暂时不能继续提问' });
+  expect(client.state.error).toMatchObject({ code: 'quota_exhausted', words: '今天的次数已用完：可到“我的”充值，或明天再来' });
 });
 
 test('a second question while a reply runs is refused locally as busy', async () => {

@@ -8,7 +8,7 @@ test('error codes become words; too_long names the server limit', () => {
     '消息太长了，最多 2000 个字',
   );
   expect(errorWords('too_long', 'prompt too long')).toBe('消息太长了，请删减后再发');
-  expect(errorWords('quota_exhausted')).toBe('额度已用完，暂时不能继续提问');
+  expect(errorWords('quota_exhausted')).toBe('今天的次数已用完：可到“我的”充值，或明天再来');
   expect(errorWords('busy')).toMatch(/^正忙/);
   expect(errorWords('teapot', 'short and stout')).toBe('出错了：short and stout');
 });

@@ -1,5 +1,5 @@
-// wxgpt's HTTP API for the mini-program (login, profile, conversations) over wx.request,
-// with the login token kept in local storage.
+// wxgpt's HTTP API for the mini-program (login, profile, conversations, the store) over
+// wx.request, with the login token kept in local storage.
 
 const TOKEN_KEY = 'wxgpt.token';
 
@@ -45,12 +45,15 @@ class Api {
     return wx.getStorageSync(TOKEN_KEY) || '';
   }
 
-  /** wx.login, then POST /api/auth/login; keeps the token; resolves to the user. */
-  async login(nickname = '') {
+  /** wx.login, then POST /api/auth/login; keeps the token; resolves to the user. `invite`:
+   * the code of the share card the user came from (it counts for a new user only). */
+  async login(nickname = '', invite = '') {
     const identity = this._devLoginWid
       ? { wid: this._devLoginWid }
       : { code: await this._loginCode() };
-    const answer = await this._call('POST', '/api/auth/login', { ...identity, nickname });
+    const body = { ...identity, nickname };
+    if (invite) body.invite = invite;
+    const answer = await this._call('POST', '/api/auth/login', body);
     wx.setStorageSync(TOKEN_KEY, answer.token);
     return answer.user;
   }
@@ -59,9 +62,24 @@ class Api {
     wx.removeStorageSync(TOKEN_KEY);
   }
 
-  /** {user, quota} */
+  /** {user, quota, free, invite_code}: bought replies, free ones left today, the invite code. */
   me() {
     return this._call('GET', '/api/me');
+  }
+
+  /** {enabled, reason, products}: what the store sells, or why it is off. */
+  products() {
+    return this._call('GET', '/api/pay/products');
+  }
+
+  /** {order, payment}: a new order, and the parameters for wx.requestPayment. */
+  createOrder(productId) {
+    return this._call('POST', '/api/pay/orders', { product_id: productId });
+  }
+
+  /** {order, quota}: one of the user's orders, polled until it is paid. */
+  order(outTradeNo) {
+    return this._call('GET', `/api/pay/orders/${encodeURIComponent(outTradeNo)}`);
   }
 
   /** {items, total, next_offset}: newest first. */

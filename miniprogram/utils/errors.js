@@ -3,7 +3,7 @@
 const LIMIT = /limit is (\d+)/;
 
 const WORDS = {
-  quota_exhausted: () => '额度已用完，暂时不能继续提问',
+  quota_exhausted: () => '今天的次数已用完：可到“我的”充值，或明天再来',
   too_long: (message) => {
     const match = LIMIT.exec(message || '');
     return match ? `消息太长了，最多 ${match[1]} 个字` : '消息太长了，请删减后再发';

@@ -1,4 +1,9 @@
-"""The mini-program's account endpoints: login (WeChat or development) and the profile."""
+"""The mini-program's account endpoints: login (WeChat or development, with an invite code)
+and the profile."""
+
+import logging
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 from starlette.requests import Request
@@ -7,19 +12,24 @@ from starlette.routing import Route
 
 from server.accounts.tokens import TokenCodec, authenticate, authenticate_claim
 from server.accounts.wechat import WeChatLoginError, code_to_openid
-from server.chat.settings import starting_quota
+from server.chat.settings import load_chat_settings, starting_quota
 from server.config import Settings
 from server.errors import ApiError
 from server.security.tickets import Grant, TicketBook
 from server.validation import StrictModel, read_body
 from server.views import user_view
+from storage.invitations import invite_code_of, reward_invitation
 from storage.users import get_or_create_user, touch_last_seen
+
+logger = logging.getLogger(__name__)
 
 
 class LoginBody(StrictModel):
     code: str | None = Field(None, min_length=1, max_length=256)
     wid: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
     nickname: str = Field("", max_length=64)
+    # The invite code of the share card the user came from; counts only for a new user.
+    invite: str | None = Field(None, min_length=4, max_length=16, pattern=r"^[A-Za-z0-9]+$")
 
     @model_validator(mode="after")
     def _one_of(self) -> "LoginBody":
@@ -49,21 +59,64 @@ async def login(request: Request) -> Response:
             )
         except WeChatLoginError as exc:
             raise ApiError(401, "unauthorized", str(exc)) from None
-    user, _ = await get_or_create_user(
+    user, created = await get_or_create_user(
         openid, default_quota=await starting_quota(settings), nickname=body.nickname
     )
     if user.banned:
         raise ApiError(403, "banned", "this account is banned")
+    invited = 0
+    if created and body.invite is not None:
+        invited = await _reward_invitation(request, user.id, body.invite)
+        await user.refresh_from_db(fields=["quota"])
     await touch_last_seen(user.id)
     tokens: TokenCodec = request.app.state.tokens
     return JSONResponse(
-        {"token": tokens.issue(user.id), "expires_in": tokens.ttl_seconds, "user": user_view(user)}
+        {
+            "token": tokens.issue(user.id),
+            "expires_in": tokens.ttl_seconds,
+            "user": user_view(user),
+            "invite_reward": invited,
+        }
     )
 
 
+async def _reward_invitation(request: Request, user_id: int, code: str) -> int:
+    """The replies a new user got for coming with `code` (0 for an unknown code or when
+    invitations reward nothing)."""
+    settings: Settings = request.app.state.settings
+    chat = await load_chat_settings()
+    if not chat.invite_reward:
+        return 0
+    today = chat.free_day(settings, request.app.state.clock())
+    day_start = datetime.combine(today.day, time(0), ZoneInfo(settings.timezone))
+    invitation = await reward_invitation(
+        user_id, code, chat.invite_reward, chat.invite_daily_cap, day_start
+    )
+    if invitation is None:
+        logger.info("user %d came with an invite code that names no one else", user_id)
+        return 0
+    logger.info(
+        "user %d invited by user %d: %d replies each (inviter: %d)",
+        user_id,
+        invitation.inviter_id,
+        invitation.invitee_reward,
+        invitation.inviter_reward,
+    )
+    return invitation.invitee_reward
+
+
 async def me(request: Request) -> Response:
+    """The profile, the bought quota and today's free replies left."""
     user = await authenticate(request)
-    return JSONResponse({"user": user_view(user), "quota": user.quota})
+    free = await request.app.state.replies.free_day()
+    return JSONResponse(
+        {
+            "user": user_view(user),
+            "quota": user.quota,
+            "free": free.left(user),
+            "invite_code": await invite_code_of(user.id),
+        }
+    )
 
 
 async def ws_ticket(request: Request) -> Response:

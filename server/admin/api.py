@@ -1,7 +1,9 @@
-"""The admin console's API: dashboard, users and quotas, conversations, settings, audit log."""
+"""The admin console's API: dashboard, users and quotas, conversations, settings, audit log
+(the store's part is in server/payments/admin.py)."""
 
 from datetime import UTC, datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, ValidationError, model_validator
 from starlette.requests import Request
@@ -31,7 +33,7 @@ from server.views import (
     ledger_view,
     message_view,
 )
-from storage import audit, directory, exchanges, moderation, quota
+from storage import audit, directory, exchanges, moderation, payments, quota
 from storage.users import get_or_create_user
 
 MAX_QUOTA = 1_000_000
@@ -61,19 +63,23 @@ class TicketBody(StrictModel):
     socket: Literal["ops", "chat"]
 
 
-def _page(request: Request) -> tuple[int, int, int]:
+def page_of(request: Request) -> tuple[int, int, int]:
+    """The page, page size and offset a list request asks for."""
     page = query_int(request, "page", 1, 1, 10**6) or 1
     size = query_int(request, "page_size", 20, 1, MAX_PAGE_SIZE) or 20
     return page, size, (page - 1) * size
 
 
-def _paged(items: list[dict[str, Any]], total: int, page: int, size: int) -> JSONResponse:
+def paged(items: list[dict[str, Any]], total: int, page: int, size: int) -> JSONResponse:
+    """One page of a list, as every admin list answers."""
     return JSONResponse({"items": items, "total": total, "page": page, "page_size": size})
 
 
 async def stats(request: Request, admin: AdminUser) -> Response:
+    settings: Settings = request.app.state.settings
     now = datetime.now(UTC)
     counts = await directory.stats(now)
+    revenue = await payments.revenue_per_day(now, ZoneInfo(settings.timezone))
     blocked = await moderation.blocked_per_day(now)
     holder: EngineHolder = request.app.state.engine
     engine = holder.engine
@@ -90,6 +96,8 @@ async def stats(request: Request, admin: AdminUser) -> Response:
             "tokens_generated": counts.tokens_generated,
             "per_day": [{"date": day, "messages": n} for day, n in counts.per_day],
             "blocked_per_day": [{"date": day, "blocked": n} for day, n in blocked],
+            # Fen taken per day in WXGPT_TIMEZONE (paid orders, refunds excluded).
+            "revenue_per_day": [{"date": day, "fen": fen} for day, fen in revenue],
             "model": {
                 "name": engine.info.model if engine else None,
                 "device": engine.info.device if engine else None,
@@ -102,10 +110,10 @@ async def stats(request: Request, admin: AdminUser) -> Response:
 
 
 async def list_users(request: Request, admin: AdminUser) -> Response:
-    page, size, offset = _page(request)
+    page, size, offset = page_of(request)
     q = query_text(request, "q") or ""
     rows, total = await directory.list_users(q, offset=offset, limit=size)
-    return _paged([admin_user_view(r.user, r.message_count) for r in rows], total, page, size)
+    return paged([admin_user_view(r.user, r.message_count) for r in rows], total, page, size)
 
 
 async def _user_response(user_id: int) -> JSONResponse:
@@ -164,18 +172,18 @@ async def unban(request: Request, admin: AdminUser) -> Response:
 async def ledger(request: Request, admin: AdminUser) -> Response:
     user_id = path_id(request, "user_id")
     await directory.get_user_row(user_id)
-    page, size, offset = _page(request)
+    page, size, offset = page_of(request)
     entries, total = await quota.list_ledger(user_id, offset=offset, limit=size)
-    return _paged([ledger_view(e) for e in entries], total, page, size)
+    return paged([ledger_view(e) for e in entries], total, page, size)
 
 
 async def list_conversations(request: Request, admin: AdminUser) -> Response:
-    page, size, offset = _page(request)
+    page, size, offset = page_of(request)
     user_id = query_int(request, "user_id", None, 1, ID_MAX)
     q = query_text(request, "q") or ""
     rows, total = await directory.list_conversations(user_id, q, offset=offset, limit=size)
     items = [admin_conversation_view(r.conversation, r.user, r.message_count) for r in rows]
-    return _paged(items, total, page, size)
+    return paged(items, total, page, size)
 
 
 async def get_conversation(request: Request, admin: AdminUser) -> Response:
@@ -240,7 +248,7 @@ async def put_settings(request: Request, admin: AdminUser) -> Response:
 
 
 async def list_audit(request: Request, admin: AdminUser) -> Response:
-    page, size, offset = _page(request)
+    page, size, offset = page_of(request)
     entries, total = await audit.list_entries(
         admin=query_text(request, "admin"),
         action=query_text(request, "action"),
@@ -248,7 +256,7 @@ async def list_audit(request: Request, admin: AdminUser) -> Response:
         offset=offset,
         limit=size,
     )
-    return _paged([audit_view(e) for e in entries], total, page, size)
+    return paged([audit_view(e) for e in entries], total, page, size)
 
 
 async def ws_ticket(request: Request, admin: AdminUser) -> Response:

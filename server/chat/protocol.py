@@ -96,9 +96,9 @@ def error(code: ErrorCode, message: str) -> dict[str, Any]:
     return {"type": "error", "code": code, "message": message}
 
 
-def ready(user: dict[str, Any], quota: int) -> dict[str, Any]:
-    """Sent once when the socket opens."""
-    return {"type": "ready", "user": user, "quota": quota}
+def ready(user: dict[str, Any], quota: int, free: int) -> dict[str, Any]:
+    """Sent once when the socket opens: the bought quota and today's free replies left."""
+    return {"type": "ready", "user": user, "quota": quota, "free": free}
 
 
 def queued(position: int) -> dict[str, Any]:
@@ -117,15 +117,21 @@ def delta(text: str) -> dict[str, Any]:
 
 
 def done(
-    message_id: int, finish_reason: str, prompt_tokens: int, completion_tokens: int, quota: int
+    message_id: int,
+    finish_reason: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    quota: int,
+    free: int,
 ) -> dict[str, Any]:
-    """The reply finished and is stored."""
+    """The reply finished and is stored; the quota and free replies left after it."""
     return {
         "type": "done",
         "message_id": message_id,
         "finish_reason": finish_reason,
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
         "quota": quota,
+        "free": free,
     }
 
 

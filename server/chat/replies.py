@@ -19,6 +19,8 @@ from server.chat.live_replies import LiveReplies, LiveReply, Send, Watcher
 from server.chat.protocol import ChatFrame, FrameError, ResumeFrame
 from server.chat.remote_replies import RemoteReply, settled_reply
 from server.chat.settings import ChatSettings, load_chat_settings
+from server.clock import Clock
+from server.config import Settings
 from server.coordination.base import Coordinator
 from server.safety.checks import PASS, CheckUnavailable, ContentChecker, Verdict
 from server.safety.release import CheckedRelease
@@ -27,6 +29,7 @@ from storage import conversations, exchanges, moderation
 from storage.errors import ConversationNotFound, DuplicateClientMessage, QuotaExhausted
 from storage.exchanges import Exchange, Lease
 from storage.models import CaseKind, Message, MessageStatus
+from storage.quota import FreeDay
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ class _Job:
     prepared: PreparedReply
     live: LiveReply
     on_result: ResultHook
+    free: FreeDay
 
 
 class ReplyService:
@@ -56,15 +60,17 @@ class ReplyService:
         coordinator: Coordinator,
         checker: ContentChecker,
         on_result: ResultHook,
-        *,
-        piece_chars: int,
+        settings: Settings,
+        clock: Clock,
     ) -> None:
         self._holder = holder
         self.live = live
         self._coordinator = coordinator
         self._checker = checker
         # Replies are released in checked pieces of at most this many characters.
-        self._piece_chars = piece_chars
+        self._piece_chars = settings.output_check_chars
+        self._settings = settings
+        self._clock = clock
         # Told how each generated reply ended (for the ops panel and /metrics).
         self._on_result = on_result
 
@@ -113,6 +119,10 @@ class ReplyService:
         """Stream reply `message_id` from character `offset` on, live or as stored."""
         await self._follow(user_id, frame.message_id, watcher, frame.offset)
 
+    async def free_day(self) -> FreeDay:
+        """Today's free replies, as the next charge will see them."""
+        return (await load_chat_settings()).free_day(self._settings, self._clock())
+
     async def _follow(self, user_id: int, message_id: int, watcher: Watcher, offset: int) -> None:
         live = self.live.get(message_id)
         if live is not None and live.user_id == user_id:
@@ -137,7 +147,7 @@ class ReplyService:
             # The owner went away mid-reply: send what a survivor stores of it.
             offset = max(offset, len(seen))
             reply = await settled_reply(user_id, message_id, self._coordinator.lease_seconds * 3)
-        await _replay(user_id, reply, watcher.send, offset)
+        await _replay(user_id, reply, watcher.send, offset, await self.free_day())
 
     def _engine(self) -> ReplyEngine:
         engine = self._holder.engine
@@ -180,13 +190,15 @@ class ReplyService:
 
         A question let through for review is filed with its stored message.
         """
-        prepared = await _prepare(engine, user_id, frame, await load_chat_settings())
+        chat = await load_chat_settings()
+        free = chat.free_day(self._settings, self._clock())
+        prepared = await _prepare(engine, user_id, frame, chat)
         try:
             ticket = engine.reserve()
         except QueueFull as exc:
             raise FrameError("busy", str(exc)) from None
         try:
-            exchange = await _begin_exchange(user_id, frame, self.lease())
+            exchange = await _begin_exchange(user_id, frame, self.lease(), free)
         except BaseException:
             ticket.release()
             raise
@@ -203,7 +215,9 @@ class ReplyService:
                 exchange.user_message_id,
             )
         live = self.live.new(user_id, exchange.conversation_id, exchange.reply_id)
-        job = _Job(user_id, openid, frame.client_msg_id, exchange, prepared, live, self._on_result)
+        job = _Job(
+            user_id, openid, frame.client_msg_id, exchange, prepared, live, self._on_result, free
+        )
         self.live.start(live, self._generate(engine, ticket, job))
         return live
 
@@ -259,14 +273,18 @@ def _busy_key(user_id: int) -> str:
     return f"busy:{user_id}"
 
 
-async def _begin_exchange(user_id: int, frame: ChatFrame, lease: Lease) -> Exchange | None:
+async def _begin_exchange(
+    user_id: int, frame: ChatFrame, lease: Lease, free: FreeDay
+) -> Exchange | None:
     """Charge and store the question; None if the same client_msg_id was accepted already."""
     try:
         return await exchanges.begin_exchange(
-            user_id, frame.conversation_id, frame.content, frame.client_msg_id, lease
+            user_id, frame.conversation_id, frame.content, frame.client_msg_id, lease, free
         )
     except QuotaExhausted:
-        raise FrameError("quota_exhausted", "no quota left; ask the operator for more") from None
+        raise FrameError(
+            "quota_exhausted", "no replies left today; buy more in the store or come back tomorrow"
+        ) from None
     except ConversationNotFound:
         raise _conversation_not_found(frame.conversation_id) from None
     except DuplicateClientMessage:
@@ -328,14 +346,14 @@ async def _run(engine: ReplyEngine, ticket: Ticket, job: _Job, release: CheckedR
         )
     job.on_result(result)
     await _file_reply_cases(job, release)
-    quota_left = exchange.quota_left
+    quota_left, free_left = exchange.quota_left, exchange.free_left
     if result.finish_reason in ("error", "interrupted") or release.stopped:
         # The fault is the server's (or the model's), so the unit goes back.
         note = "inference engine busy" if busy else _REFUND_NOTES[status]
         if release.failure is not None:
             note = "the reply could not be checked"
-        refunded = await exchanges.refund(job.user_id, job.client_msg_id, note)
-        quota_left = refunded if refunded is not None else quota_left
+        if await exchanges.refund(job.user_id, job.client_msg_id, note) is not None:
+            quota_left, free_left = await exchanges.get_balance(job.user_id, job.free)
     if status == MessageStatus.BLOCKED:
         await live.finish(_blocked_frame(quota_left))
         return
@@ -350,6 +368,7 @@ async def _run(engine: ReplyEngine, ticket: Ticket, job: _Job, release: CheckedR
             result.prompt_tokens,
             result.completion_tokens,
             quota_left,
+            free_left,
         )
     )
 
@@ -410,7 +429,7 @@ async def _wait_for_slot(ticket: Ticket, live: LiveReply) -> bool:
     return ticket.holds_slot and live.reason is None
 
 
-async def _replay(user_id: int, reply: Message, send: Send, offset: int) -> None:
+async def _replay(user_id: int, reply: Message, send: Send, offset: int, free: FreeDay) -> None:
     """Send a stored reply from character `offset` on, charging nothing.
 
     A client may hold more of an interrupted reply than was stored before its server
@@ -434,7 +453,7 @@ async def _replay(user_id: int, reply: Message, send: Send, offset: int) -> None
             reply.finish_reason or "stop",
             reply.prompt_tokens,
             reply.completion_tokens,
-            await exchanges.get_quota(user_id),
+            *await exchanges.get_balance(user_id, free),
         )
     )
 

@@ -1,14 +1,18 @@
 """Settings the operator can change at run time, kept in the settings table: how replies are
-generated, and the quota new users start with."""
+generated, the quota new users start with, daily free replies and invitation rewards."""
 
+import dataclasses
 import logging
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, ValidationError
 
 from generation.sampling import SamplingParams
 from server.config import Settings
 from storage import settings as stored
+from storage.quota import FreeDay
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +30,21 @@ class ChatSettings(BaseModel):
     history_turns: int = Field(20, ge=0, le=200)
     # None: new users get WXGPT_DEFAULT_QUOTA.
     default_quota: int | None = Field(None, ge=0, le=1_000_000)
+    # Free replies each user gets per day (reset at midnight in WXGPT_TIMEZONE); 0 is off.
+    daily_free: int = Field(0, ge=0, le=10_000)
+    # Replies an invitation gives both sides, and how many invitations a day reward an inviter.
+    invite_reward: int = Field(0, ge=0, le=10_000)
+    invite_daily_cap: int = Field(10, ge=0, le=10_000)
 
     def sampling(self) -> SamplingParams:
         """The sampling part, as the engine takes it."""
-        return SamplingParams(**self.model_dump(exclude={"history_turns", "default_quota"}))
+        return SamplingParams(
+            **self.model_dump(include={f.name for f in dataclasses.fields(SamplingParams)})
+        )
+
+    def free_day(self, settings: Settings, now: datetime) -> FreeDay:
+        """Today in WXGPT_TIMEZONE and its free replies."""
+        return FreeDay(now.astimezone(ZoneInfo(settings.timezone)).date(), self.daily_free)
 
 
 async def load_chat_settings() -> ChatSettings:

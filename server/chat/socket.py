@@ -107,7 +107,8 @@ async def _serve_socket(websocket: WebSocket, user: User, expires_at: float) -> 
     presence.add(row, sender.close)
     logs.socket_id.set(row.id)
     logger.info("chat socket opened by user %d from %s", user.id, row.remote)
-    await sender.send(protocol.ready(user_view(user), user.quota))
+    free = await service.free_day()
+    await sender.send(protocol.ready(user_view(user), user.quota, free.left(user)))
     running: tuple[asyncio.Task[None], Watcher] | None = None
     try:
         async with closed_at_expiry(expires_at, sender.close):

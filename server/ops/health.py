@@ -25,6 +25,7 @@ async def readyz(request: Request) -> Response:
     info = holder.engine.info
     # Still ready while Redis is away: replicas serve degraded rather than all at once refuse.
     coordination = request.app.state.replica.coordinator.health()
+    store = request.app.state.store
     return JSONResponse(
         {
             "status": "ready",
@@ -36,6 +37,8 @@ async def readyz(request: Request) -> Response:
                 "up": coordination.up,
                 "reason": coordination.reason,
             },
+            # The store never makes the server unready; failing reconciliation shows here.
+            "store": {"enabled": store.enabled, "reconcile_failures": store.reconcile_failures},
         }
     )
 

@@ -88,6 +88,13 @@ class Metrics:
             ["kind"],
             registry=registry,
         )
+        self.payments = Counter(
+            "wxgpt_payments",
+            "Store events: orders credited (from a notice or reconciliation), notices refused, "
+            "reconciliation failures, refunds.",
+            ["event"],
+            registry=registry,
+        )
         self.engine_first_token = Histogram(
             "wxgpt_engine_first_token_seconds",
             "From sending a request to the inference server to its first text.",
@@ -132,6 +139,10 @@ class Metrics:
     def count_error(self, code: str) -> None:
         """Count one error frame sent to a chat client."""
         self.errors.labels(code).inc()
+
+    def payment_event(self, event: str) -> None:
+        """Count one store event: credited, notice_refused, reconcile_failed, refunded."""
+        self.payments.labels(event).inc()
 
     def engine_error(self, kind: str) -> None:
         """Count one engine failure (EngineEvents)."""

@@ -117,3 +117,32 @@ def test_a_local_engine_has_no_remote_spec() -> None:
 def test_inference_settings_that_contradict_are_refused(values: dict, words: str) -> None:
     with pytest.raises(ValidationError, match=words):
         Settings(_env_file=None, **values)
+
+
+def test_a_half_configured_store_is_refused_naming_what_is_missing() -> None:
+    with pytest.raises(ValidationError, match="WXGPT_WECHATPAY_APIV3_KEY") as caught:
+        Settings(_env_file=None, wechatpay_mchid="1900000109", wechat_appid="wx-app")
+    assert "WXGPT_WECHATPAY_MCHID" not in str(caught.value)
+    assert Settings(_env_file=None).wechatpay_missing()
+
+
+def test_an_unknown_time_zone_is_refused() -> None:
+    with pytest.raises(ValidationError, match="IANA time zone"):
+        Settings(_env_file=None, timezone="Mars/Olympus")
+
+
+def test_a_store_whose_key_file_is_missing_is_refused(tmp_path) -> None:
+    values = {
+        "wechat_appid": "wx-app",
+        "wechatpay_mchid": "1900000109",
+        "wechatpay_merchant_serial": "5157F09E",
+        "wechatpay_merchant_key_file": tmp_path / "apiclient_key.pem",
+        "wechatpay_apiv3_key": "k" * 32,
+        "wechatpay_public_key_id": "PUB_KEY_ID_01",
+        "wechatpay_public_key_file": tmp_path / "pub_key.pem",
+        "wechatpay_notify_url": "https://wxgpt.example/api/pay/wechat/notify",
+    }
+    with pytest.raises(ValidationError, match="WXGPT_WECHATPAY_MERCHANT_KEY_FILE names no file"):
+        Settings(_env_file=None, **values)
+    with pytest.raises(ValidationError, match="32-character APIv3 key"):
+        Settings(_env_file=None, **{**values, "wechatpay_apiv3_key": "short"})

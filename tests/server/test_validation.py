@@ -301,13 +301,15 @@ async def test_fuzzed_frames_never_get_internal(fuzz_server: LiveServer, frame: 
 
 # (method, path, a body it accepts, whose token): every endpoint that reads a body.
 BODIES = [
-    ("POST", "/api/auth/login", {"wid": "fuzz", "nickname": "n"}, "user"),
+    ("POST", "/api/auth/login", {"wid": "fuzz", "nickname": "n", "invite": "ABCDEFGH"}, "user"),
     ("POST", "/api/admin/login", {"username": "fuzzer", "password": "password-fuzzer"}, "admin"),
     ("POST", "/api/admin/users/1/quota", {"action": "grant", "amount": 1, "reason": "r"}, "admin"),
     ("POST", "/api/admin/users/1/ban", {"reason": "r"}, "admin"),
     ("PUT", "/api/admin/settings", {"temperature": 0.5, "top_k": 40}, "admin"),
     ("PATCH", "/api/conversations/1", {"title": "t"}, "user"),
     ("POST", "/api/admin/ws-ticket", {"socket": "ops"}, "admin"),
+    ("POST", "/api/admin/products", {"name": "p", "replies": 1, "price_fen": 1}, "admin"),
+    ("PATCH", "/api/admin/products/1", {"active": False, "price_fen": 100}, "admin"),
 ]
 
 

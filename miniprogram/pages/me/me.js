@@ -1,6 +1,7 @@
-// 个人中心: log in with wx.login, the avatar and nickname (chosen the way WeChat now requires:
-// <button open-type="chooseAvatar"> and <input type="nickname">, saved on the server), the
-// remaining quota, log out.
+// 个人中心: log in with wx.login (with the invite code of the share card the user came from),
+// the avatar and nickname (chosen the way WeChat now requires: <button open-type="chooseAvatar">
+// and <input type="nickname">, saved on the server), today's free replies and the bought ones,
+// share the invite card, open the store, log out.
 const { errorWords } = require('../../utils/errors');
 
 const AVATAR_TYPES = { png: 'image/png', webp: 'image/webp' };
@@ -27,6 +28,8 @@ Page({
     user: null,
     quota: null,
     avatarSrc: '',
+    free: null,
+    inviteCode: '',
     busy: false,
     saving: false,
     notice: '',
@@ -39,7 +42,10 @@ Page({
 
   show(answer) {
     const api = getApp().api;
-    this.setData({ user: answer.user, quota: answer.quota, avatarSrc: api.url(answer.user.avatar_url), error: '' });
+    const shown = { user: answer.user, quota: answer.quota, avatarSrc: api.url(answer.user.avatar_url), error: '' };
+    // GET /api/me also has today's free replies and the invite code; a profile change does not.
+    if ('free' in answer) Object.assign(shown, { free: answer.free, inviteCode: answer.invite_code });
+    this.setData(shown);
   },
 
   async refresh() {
@@ -54,7 +60,7 @@ Page({
     const app = getApp();
     this.setData({ busy: true, error: '' });
     try {
-      await app.api.login();
+      await app.api.login('', app.globalData.invite);
       app.chat.open();
       await this.refresh();
     } catch (e) {
@@ -94,6 +100,20 @@ Page({
     const app = getApp();
     app.api.logout();
     app.chat.reset();
-    this.setData({ user: null, quota: null, avatarSrc: '', notice: '' });
+    this.setData({ user: null, quota: null, free: null, inviteCode: '', avatarSrc: '', notice: '' });
+  },
+
+  onOpenStore() {
+    wx.navigateTo({ url: '/pages/store/store' });
+  },
+
+  // The share card carries the invite code: a friend who logs in from it gets replies, and so
+  // does the user.
+  onShareAppMessage() {
+    const code = this.data.inviteCode;
+    return {
+      title: '和我一起用 wxgpt 聊天',
+      path: code ? `/pages/chat/chat?invite=${code}` : '/pages/chat/chat',
+    };
   },
 });
