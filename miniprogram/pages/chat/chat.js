@@ -22,6 +22,7 @@ Page({
     connection: 'closed',
     retry: null,
     quota: null,
+    free: null,
     error: '',
     scrollTop: BOTTOM,
   },
@@ -61,6 +62,7 @@ Page({
       connection: state.connection,
       retry: state.retry,
       quota: state.quota,
+      free: state.free,
       error: state.error ? state.error.words : '',
     };
     if (reply) {
