@@ -216,6 +216,16 @@ describe('chat-status', () => {
     expect(texts(status, '.quota')).toEqual(['剩余额度：7 次']);
     expect(texts(status, '.error')).toEqual(['消息太长了，最多 200 个字']);
     expect(status.querySelector('.connection')).toBeFalsy();
+    expect(status.querySelector('.free')).toBeFalsy();
+  });
+
+  test('shows today’s free replies while there are some', async () => {
+    const status = render('chat-status', { connection: 'open', quota: 7, free: 2 });
+    expect(texts(status, '.free')).toEqual(['今日免费：2 次']);
+    expect(texts(status, '.quota')).toEqual(['剩余额度：7 次']);
+    status.setData({ free: 0 });
+    await simulate.sleep(0);
+    expect(status.querySelector('.free')).toBeFalsy();
   });
 
   test('says when the network was lost and when it retries', async () => {

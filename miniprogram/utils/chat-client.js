@@ -62,13 +62,15 @@ class ChatClient extends Emitter {
       connection: 'closed',
       retry: null,
       user: null,
+      // bought replies left, and today's free replies left (spent first)
       quota: null,
+      free: null,
       reply: null,
       error: null,
     };
   }
 
-  /** A copy of the current state: connection, retry, user, quota, reply, error. */
+  /** A copy of the current state: connection, retry, user, quota, free, reply, error. */
   get state() {
     const reply = this._state.reply;
     return { ...this._state, reply: reply && { ...reply } };
@@ -94,7 +96,7 @@ class ChatClient extends Emitter {
   /** Forget the user and any reply (after logout). */
   reset() {
     this.close();
-    this._set({ user: null, quota: null, reply: null, error: null });
+    this._set({ user: null, quota: null, free: null, reply: null, error: null });
   }
 
   /** Ask `content` in conversation `conversationId` (null: a new one). Returns the
@@ -205,7 +207,14 @@ class ChatClient extends Emitter {
 
   _onReady(frame) {
     this._attempt = 0;
-    this._set({ connection: 'open', retry: null, user: frame.user, quota: frame.quota, error: null });
+    this._set({
+      connection: 'open',
+      retry: null,
+      user: frame.user,
+      quota: frame.quota,
+      free: frame.free,
+      error: null,
+    });
     this._startHeartbeat();
     this._continueReply();
   }
@@ -253,6 +262,7 @@ class ChatClient extends Emitter {
 
   _onDone(frame) {
     this._state.quota = frame.quota;
+    this._state.free = frame.free;
     const reply = this._state.reply;
     if (!reply) {
       this._set({});
@@ -264,7 +274,7 @@ class ChatClient extends Emitter {
 
   _onError(frame) {
     const error = this._error(frame.code, frame.message);
-    if (frame.code === 'quota_exhausted') this._state.quota = 0;
+    if (frame.code === 'quota_exhausted') Object.assign(this._state, { quota: 0, free: 0 });
     this._state.error = error;
     if (this._state.reply) {
       // Any error about a running reply ends it.

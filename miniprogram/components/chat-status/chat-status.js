@@ -1,4 +1,5 @@
-// One line above the input: remaining quota, the socket's state, the last error, in words.
+// One line above the input: today's free replies and the bought quota left, the socket's
+// state, the last error, in words.
 
 function connectionWords(connection, retry) {
   if (connection === 'connecting') return '正在连接…';
@@ -14,6 +15,8 @@ Component({
     connection: { type: String, value: 'closed' },
     retry: { type: Object, value: null },
     quota: { type: Number, optionalTypes: [null], value: null },
+    // today's free replies left; shown only while there are some
+    free: { type: Number, optionalTypes: [null], value: null },
     // the words of the last error, '' for none
     error: { type: String, value: '' },
   },

@@ -26,6 +26,7 @@ Page({
     connection: 'closed',
     retry: null,
     quota: null,
+    free: null,
     error: '',
     scrollTop: BOTTOM,
   },
@@ -71,6 +72,7 @@ Page({
       connection: state.connection,
       retry: state.retry,
       quota: state.quota,
+      free: state.free,
       error: state.error ? state.error.words : '',
     };
     const changes = {};
