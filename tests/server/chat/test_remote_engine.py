@@ -206,7 +206,9 @@ async def test_an_engine_killed_mid_reply_fails_it_refunded_and_readyz_follows(
         assert "the inference engine is unreachable" in refused["message"]
         assert server.get("/api/me", token).json()["quota"] == ready["quota"]
 
-        engine = ServeProcess(chat_model, tmp_path / "serve.log", port=engine.port).start()
+        # Started off the loop, which must go on answering the socket's keepalive pings.
+        restarted = ServeProcess(chat_model, tmp_path / "serve.log", port=engine.port)
+        engine = await asyncio.to_thread(restarted.start)
         await wait_until(lambda: readyz(server).status_code == 200)
         engine.gate.allow_more(passes_for_deltas(1))
         await ws.send(chat_frame("and now?"))
