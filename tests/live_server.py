@@ -137,6 +137,16 @@ class LiveServer:
             await asyncio.sleep(0.02)
 
 
+# Replies arrive in checked pieces of at most this many characters (the smallest allowed).
+OUTPUT_CHECK_CHARS = 8
+
+
+def passes_for_deltas(deltas: int) -> int:
+    """Forward passes that surely bring `deltas` more deltas of the tiny model's reply: each of
+    its tokens shows at least one character, and a piece is released at OUTPUT_CHECK_CHARS."""
+    return deltas * OUTPUT_CHECK_CHARS
+
+
 def start_test_server(
     model: Path,
     db_path: Path,
@@ -154,7 +164,7 @@ def start_test_server(
         "max_concurrent_generations": 2,
         # Replies arrive in checked pieces; the smallest keeps the tiny model's short
         # replies in several deltas, as tests of streaming, stop and resume need.
-        "output_check_chars": 8,
+        "output_check_chars": OUTPUT_CHECK_CHARS,
         **overrides,
     }
     server = LiveServer(Settings(_env_file=None, **values)).start(ready_timeout)

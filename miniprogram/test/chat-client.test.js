@@ -1,5 +1,5 @@
 // The socket client against a real wxgpt server: frames in, state out.
-const { loggedInClient, nextEvent, stateWhere, isOpen, gate } = require('./helpers');
+const { loggedInClient, nextEvent, stateWhere, isOpen, gate, PIECE_PASSES } = require('./helpers');
 
 let session;
 
@@ -48,7 +48,7 @@ test('a reply streams into state as it arrives and ends equal to the stored repl
 
 test('stop ends the reply as stopped, stored so', async () => {
   const { api, client } = await openSession();
-  gate.allowMore(2);
+  gate.allowMore(PIECE_PASSES);
   client.send('tell me a long story', null);
   await stateWhere(client, (s) => s.reply && s.reply.status === 'streaming');
   const stops = gate.cancels();

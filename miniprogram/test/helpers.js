@@ -46,6 +46,10 @@ function stateWhere(client, accept, timeoutMs) {
 
 const isOpen = (state) => state.connection === 'open';
 
+// Forward passes that surely bring one more piece of a reply: each of the tiny model's tokens
+// shows at least one character, and the server releases pieces of 8 (tests/miniprogram_server.py).
+const PIECE_PASSES = 8;
+
 /**
  * The model's pace in the test's hands, as tests/pace.py's StepFile: the server's forward
  * passes wait until the gate file allows them; it counts them, and the stop flags set, in
@@ -95,4 +99,4 @@ const gate = {
   },
 };
 
-module.exports = { loggedInClient, nextEvent, stateWhere, isOpen, gate };
+module.exports = { loggedInClient, nextEvent, stateWhere, isOpen, gate, PIECE_PASSES };

@@ -1,6 +1,6 @@
 // A reply survives its socket: resume from the characters received, or the same chat again.
 const { codePointLength } = require('../utils/text');
-const { loggedInClient, nextEvent, stateWhere, isOpen, gate } = require('./helpers');
+const { loggedInClient, nextEvent, stateWhere, isOpen, gate, PIECE_PASSES } = require('./helpers');
 
 const BACKOFF = { baseMs: 20, maxMs: 80 };
 let session;
@@ -38,7 +38,7 @@ async function storedReply(api, conversationId) {
 
 test('a socket dropped mid-reply is resumed from the characters received; the text equals the stored reply', async () => {
   const { api, client, net } = await openSession();
-  gate.allowMore(3); // the reply waits after three tokens, so more of it comes after the loss
+  gate.allowMore(PIECE_PASSES); // the reply waits mid-way, so more of it comes after the loss
   client.send('tell me a long story about the cat', null);
   await someText(client);
   // Frames already read from the wire may still arrive after terminate(): what counts is
@@ -61,7 +61,7 @@ test('a socket dropped mid-reply is resumed from the characters received; the te
 
 test('the app hidden mid-reply and shown again gets the whole reply', async () => {
   const { api, client, net } = await openSession();
-  gate.allowMore(3);
+  gate.allowMore(PIECE_PASSES);
   client.send('how are you today', null);
   await someText(client);
   client.close();
@@ -99,7 +99,7 @@ test('a chat whose start never arrived is sent again with the same client_msg_id
 
 test('stop pressed while offline stops the reply once the socket is back', async () => {
   const { api, client, net } = await openSession();
-  gate.allowMore(3);
+  gate.allowMore(PIECE_PASSES);
   client.send('tell me a long story', null);
   await someText(client);
   net.down = true;

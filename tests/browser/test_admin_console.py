@@ -19,7 +19,7 @@ from tests.browser.console import (
     send_in_playground,
     sign_up,
 )
-from tests.live_server import LiveServer, open_chat
+from tests.live_server import LiveServer, open_chat, passes_for_deltas
 from tests.pace import StepFile, forward_gate
 
 CURSOR = "▍"
@@ -164,15 +164,15 @@ async def shown_text_grows(page: Page, turn: int, longer_than: int) -> int:
 
 
 async def stream_stop_and_start_over(page: Page, server: LiveServer, gate: StepFile) -> None:
-    server.call(save_chat_settings({"max_new_tokens": 16}))
+    server.call(save_chat_settings({"max_new_tokens": 32}))
     await page.get_by_test_id("menu-playground").click()
     await expect(page.get_by_test_id("chat-status")).to_have_attribute("data-status", "open")
     await page.evaluate(WATCH_REPLY)
-    gate.allow_more(1)
+    gate.allow_more(passes_for_deltas(1))
     await send_in_playground(page, "讲个故事")
-    # One token, then another: the browser draws the reply as it grows.
+    # One piece, then another: the browser draws the reply as it grows.
     shown = await shown_text_grows(page, 0, 0)
-    gate.allow_more(1)
+    gate.allow_more(passes_for_deltas(1))
     await shown_text_grows(page, 0, shown)
     gate.open()
     done = page.locator("[data-testid=assistant-turn][data-state=done]")
@@ -189,7 +189,7 @@ async def stream_stop_and_start_over(page: Page, server: LiveServer, gate: StepF
     first_conversation = await page.get_by_test_id("chat-conversation").text_content()
 
     server.call(save_chat_settings({"max_new_tokens": 512}))
-    gate.allow_more(2)
+    gate.allow_more(passes_for_deltas(1))
     await send_in_playground(page, "再讲一个长的")
     await shown_text_grows(page, 1, 0)
     await page.get_by_test_id("chat-stop").click()

@@ -1,7 +1,15 @@
 import asyncio
 import json
 
-from tests.live_server import LiveServer, chat_frame, open_chat, recv, recv_until, stop_reply
+from tests.live_server import (
+    LiveServer,
+    chat_frame,
+    open_chat,
+    passes_for_deltas,
+    recv,
+    recv_until,
+    stop_reply,
+)
 from tests.pace import StepFile
 from tests.server.conftest import ServerFactory
 
@@ -41,7 +49,7 @@ async def test_batched_engine_serves_concurrent_chats_like_the_single_one(
 async def test_stop_on_the_batched_engine(start_server: ServerFactory, gate: StepFile) -> None:
     server = start_server(chat={"max_new_tokens": 500}, engine="batched")
     ws, _ = await open_chat(server, server.login())
-    gate.allow_more(2)
+    gate.allow_more(passes_for_deltas(1))
     await ws.send(chat_frame("tell me a long story"))
     await recv_until(ws, "delta")
     await stop_reply(ws)

@@ -19,6 +19,7 @@ from tests.live_server import (
     chat_frame,
     error_of,
     open_chat,
+    passes_for_deltas,
     recv,
     recv_until,
     stop_reply,
@@ -121,7 +122,7 @@ async def test_stop_closes_the_stream_and_the_engine_aborts(
     token = server.login()
     ws, _ = await open_chat(server, token)
     seen = len(held_engine.generations())
-    held_engine.gate.allow_more(2)
+    held_engine.gate.allow_more(passes_for_deltas(1))
     await ws.send(chat_frame("tell me a long story"))
     frames = await recv_until(ws, "delta")
     frames += await stop_reply(ws)
@@ -152,7 +153,7 @@ async def test_a_reply_nobody_comes_back_for_is_aborted_in_the_engine(
     token = server.login()
     ws, _ = await open_chat(server, token)
     seen = len(held_engine.generations())
-    held_engine.gate.allow_more(2)
+    held_engine.gate.allow_more(passes_for_deltas(1))
     await ws.send(chat_frame("tell me a long story"))
     start = await recv(ws)
     await recv_until(ws, "delta")
@@ -180,7 +181,7 @@ async def test_an_engine_killed_mid_reply_fails_it_refunded_and_readyz_follows(
         )
         token = server.login()
         ws, ready = await open_chat(server, token)
-        engine.gate.allow_more(2)
+        engine.gate.allow_more(passes_for_deltas(1))
         await ws.send(chat_frame("tell me a long story"))
         frames = await recv_until(ws, "delta")
         engine.kill()
@@ -205,9 +206,11 @@ async def test_an_engine_killed_mid_reply_fails_it_refunded_and_readyz_follows(
         assert "the inference engine is unreachable" in refused["message"]
         assert server.get("/api/me", token).json()["quota"] == ready["quota"]
 
-        engine = ServeProcess(chat_model, tmp_path / "serve.log", port=engine.port).start()
+        # Started off the loop, which must go on answering the socket's keepalive pings.
+        restarted = ServeProcess(chat_model, tmp_path / "serve.log", port=engine.port)
+        engine = await asyncio.to_thread(restarted.start)
         await wait_until(lambda: readyz(server).status_code == 200)
-        engine.gate.allow_more(2)
+        engine.gate.allow_more(passes_for_deltas(1))
         await ws.send(chat_frame("and now?"))
         await recv_until(ws, "delta")
         await stop_reply(ws)

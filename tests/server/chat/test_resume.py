@@ -9,6 +9,7 @@ from tests.live_server import (
     LiveServer,
     chat_frame,
     open_chat,
+    passes_for_deltas,
     recv,
     recv_until,
     stop_reply,
@@ -21,7 +22,7 @@ from tests.server.conftest import ServerFactory
 # Greedy, and the tiny model never ends a reply early: a reply is MAX_NEW_TOKENS long unless
 # stopped. The gate holds the model, so a test drops, resumes or stops a reply mid-way however
 # fast the machine is.
-MAX_NEW_TOKENS = 40
+MAX_NEW_TOKENS = 60
 
 
 @pytest.fixture
@@ -46,8 +47,8 @@ async def start_and_drop(
     server: LiveServer, gate: StepFile, token: str, client_msg_id: str | None = None
 ) -> tuple[dict[str, Any], str]:
     """Ask for a reply, read its start and three pieces, then drop the socket; the gate then
-    holds the reply after its fourth token at most."""
-    gate.allow_more(4)  # the prefill and three decoding steps
+    holds the reply mid-way."""
+    gate.allow_more(passes_for_deltas(3))
     ws, _ = await open_chat(server, token)
     await ws.send(chat_frame("tell me everything", client_msg_id=client_msg_id))
     start = await recv(ws)
@@ -149,7 +150,8 @@ async def test_stop_on_the_resuming_socket_stops_the_reply(
     start, received = await start_and_drop(server, gate, token)
     ws, _ = await open_chat(server, token)
     await ws.send(resume_frame(start["message_id"], len(received)))
-    caught_up = await recv_until(ws, "delta")
+    caught_up = [await recv(ws)]
+    assert caught_up[0] == start, "the resuming socket watches the reply"
     caught_up += await stop_reply(ws)
     gate.open()
     frames = caught_up + await recv_until(ws, "done")
@@ -195,7 +197,7 @@ async def test_double_tap_on_two_open_sockets_streams_one_reply_to_both(
     token = server.login()
     first, _ = await open_chat(server, token)
     second, _ = await open_chat(server, token)
-    gate.allow_more(2)
+    gate.allow_more(passes_for_deltas(1))
     await first.send(chat_frame("twice", client_msg_id="tap-tap"))
     early = await recv_until(first, "delta")
     await second.send(chat_frame("twice", client_msg_id="tap-tap"))
@@ -266,7 +268,7 @@ async def test_shutdown_stores_a_running_reply_as_interrupted(
     server = start_held()
     caplog.set_level("INFO", logger="server.chat.live_replies")
     token = server.login()
-    gate.allow_more(4)
+    gate.allow_more(passes_for_deltas(3))
     ws, _ = await open_chat(server, token)
     await ws.send(chat_frame("until the lights go out"))
     start = await recv(ws)
@@ -290,7 +292,7 @@ async def test_retry_while_waiting_in_line_tells_the_place_then_streams(
     start_held: ServerFactory, gate: StepFile
 ) -> None:
     server = start_held(max_concurrent_generations=1)
-    gate.allow_more(1)
+    gate.allow_more(passes_for_deltas(1))
     first_ws, _ = await open_chat(server, server.login())
     await first_ws.send(chat_frame("I got the slot"))
     await recv_until(first_ws, "delta")

@@ -13,6 +13,7 @@ from tests.live_server import (
     LiveServer,
     chat_frame,
     open_chat,
+    passes_for_deltas,
     recv,
     recv_until,
     stop_reply,
@@ -99,7 +100,7 @@ async def test_stop_mid_reply_stops_the_model(start_server: ServerFactory, gate:
     server = start_server(chat={"max_new_tokens": 500})
     token = server.login()
     ws, _ = await open_chat(server, token)
-    gate.allow_more(4)  # the prefill and three decoding steps
+    gate.allow_more(passes_for_deltas(3))
     await ws.send(chat_frame("tell me a long story"))
     start = await recv(ws)
     assert start["type"] == "start"
@@ -131,7 +132,7 @@ async def test_model_stops_within_one_step_of_the_flag(
     token = server.login()
     ws, _ = await open_chat(server, token)
     caplog.set_level("INFO", logger="server.chat.replies")
-    gate.allow_more(2)
+    gate.allow_more(passes_for_deltas(1))
     await ws.send(chat_frame("go on"))
     await recv_until(ws, "delta")
     await stop_reply(ws)
@@ -148,7 +149,7 @@ async def test_closing_the_socket_mid_reply_stores_the_partial_reply_after_the_g
     token = server.login()
     ws, _ = await open_chat(server, token)
     caplog.set_level("INFO", logger="server.chat")
-    gate.allow_more(3)
+    gate.allow_more(passes_for_deltas(2))
     await ws.send(chat_frame("keep talking"))
     start = await recv(ws)
     received = "".join([(await recv(ws))["text"] for _ in range(2)])
@@ -320,7 +321,7 @@ async def test_second_chat_while_streaming_is_busy(
     server = start_server(chat={"max_new_tokens": 100})
     token = server.login()
     ws, _ = await open_chat(server, token)
-    gate.allow_more(1)
+    gate.allow_more(passes_for_deltas(1))
     await ws.send(chat_frame("first"))
     await recv_until(ws, "delta")
     await ws.send(chat_frame("second"))
@@ -341,7 +342,7 @@ async def test_full_queue_answers_busy_and_waiting_replies_see_their_place(
 ) -> None:
     server = start_server(max_concurrent_generations=1, max_queue=1, chat={"max_new_tokens": 60})
     sockets = [(await open_chat(server, server.login()))[0] for _ in range(3)]
-    gate.allow_more(1)
+    gate.allow_more(passes_for_deltas(1))
     await sockets[0].send(chat_frame("one"))
     await recv_until(sockets[0], "delta")
     await sockets[1].send(chat_frame("two"))

@@ -4,7 +4,15 @@ move with replies, and one registry per app."""
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.live_server import LiveServer, chat_frame, open_chat, recv, recv_until, stop_reply
+from tests.live_server import (
+    LiveServer,
+    chat_frame,
+    open_chat,
+    passes_for_deltas,
+    recv,
+    recv_until,
+    stop_reply,
+)
 from tests.pace import StepFile
 from tests.server.conftest import ServerFactory
 
@@ -66,7 +74,7 @@ async def test_a_stopped_reply_counts_as_cancelled(
 ) -> None:
     server = start_server(chat={"max_new_tokens": 500})
     ws, _ = await open_chat(server, server.login())
-    gate.allow_more(2)
+    gate.allow_more(passes_for_deltas(1))
     await ws.send(chat_frame("go on and on"))
     await recv_until(ws, "delta")
     await stop_reply(ws)

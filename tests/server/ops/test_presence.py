@@ -2,7 +2,15 @@
 
 from typing import Any
 
-from tests.live_server import chat_frame, open_chat, recv, recv_until, socket_of, stop_reply
+from tests.live_server import (
+    chat_frame,
+    open_chat,
+    passes_for_deltas,
+    recv,
+    recv_until,
+    socket_of,
+    stop_reply,
+)
 from tests.pace import StepFile
 from tests.server.conftest import ServerFactory
 
@@ -35,7 +43,7 @@ async def test_presence_follows_connect_queue_generate_and_disconnect(
     )
     assert snapshot["engine"]["slots"] == 1
 
-    gate.allow_more(2)
+    gate.allow_more(passes_for_deltas(1))
     await alice_ws.send(chat_frame("a long story please"))
     await recv_until(alice_ws, "delta")
     await bob_ws.send(chat_frame("me too"))
