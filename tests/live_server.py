@@ -165,6 +165,9 @@ def start_test_server(
         # Replies arrive in checked pieces; the smallest keeps the tiny model's short
         # replies in several deltas, as tests of streaming, stop and resume need.
         "output_check_chars": OUTPUT_CHECK_CHARS,
+        # Prefill chunks by tokens only, not by the machine's speed: a prompt takes the same
+        # number of forward passes everywhere, as tests that hold the model on a gate count.
+        "prefill_chunk_seconds": 0,
         **overrides,
     }
     server = LiveServer(Settings(_env_file=None, **values)).start(ready_timeout)
