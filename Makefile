@@ -84,8 +84,11 @@ replicas: install ui
 	done; \
 	wait
 
-test: install system-packages test-miniprogram
-	$(VENV)/bin/pytest
+# Test files are shared out among PYTEST_WORKERS processes (a file's tests stay together, so
+# its module fixtures are built once); PYTEST_WORKERS=0 runs them in this process.
+PYTEST_WORKERS ?= 2
+test: install system-packages ui test-miniprogram
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The mini-program's jest suite; it starts a real server with this venv's python.
 $(NODE_STAMP): miniprogram/package.json miniprogram/package-lock.json

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.live_server import recv
+from tests.live_server import OUTPUT_CHECK_CHARS, recv
 from tests.pace import GATE_ENV, StepFile
 
 READY_WITHIN_S = 120
@@ -93,6 +93,15 @@ class ReplicaProcess:
         return body["token"], body["user"]["id"]
 
 
+# Forward passes bring deltas at a known rate (tests.live_server.passes_for_deltas): replies
+# are released in short checked pieces, and a prompt is prefilled in one pass, not in chunks
+# sized by the machine's speed.
+PACED = {
+    "WXGPT_OUTPUT_CHECK_CHARS": str(OUTPUT_CHECK_CHARS),
+    "WXGPT_PREFILL_CHUNK_SECONDS": "0",
+}
+
+
 def replica_env(
     *, db_url: str, redis_url: str, redis_prefix: str, model: Path, **extra: str
 ) -> dict[str, str]:
@@ -110,6 +119,7 @@ def replica_env(
         "WXGPT_RESUME_GRACE_SECONDS": "60",
         # One test spreads 20 sockets of one user over the replicas.
         "WXGPT_MAX_SOCKETS_PER_USER": "25",
+        **PACED,
         **extra,
     }
 
@@ -138,6 +148,12 @@ async def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
             return result
         assert asyncio.get_running_loop().time() < deadline, "it never happened"
         await asyncio.sleep(0.05)
+
+
+async def text_at_the_gate(ws: ClientConnection, gate: StepFile, passes: int) -> str:
+    """The deltas sent once the model has made `passes` forward passes and waits at the gate."""
+    await eventually(lambda: gate.passes() >= passes)
+    return await all_text_so_far(ws)
 
 
 async def all_text_so_far(ws: ClientConnection) -> str:

@@ -18,7 +18,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ConstantBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.coordination.base import (
     Command,
@@ -67,7 +71,17 @@ class RedisCoordinator(Coordinator):
     def __init__(self, replica_id: str, lease_seconds: float, url: str, prefix: str) -> None:
         super().__init__(replica_id, lease_seconds)
         self._redis = aioredis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5
+            url,
+            decode_responses=True,
+            socket_timeout=5,
+            socket_connect_timeout=5,
+            # After a Redis restart the pool still holds connections the server closed: a
+            # command on one is tried once more on a fresh connection, and a connection idle
+            # for a lease is checked before use, instead of a false "Redis is down" that would
+            # send a reply's events to this process only.
+            retry=Retry(ConstantBackoff(0.05), retries=1),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
+            health_check_interval=lease_seconds,
         )
         self._prefix = prefix + ":"
         self._fallback = MemoryCoordinator(replica_id, lease_seconds)

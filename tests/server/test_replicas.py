@@ -16,16 +16,16 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.live_server import chat_frame, recv, recv_until
+from tests.live_server import chat_frame, passes_for_deltas, recv, recv_until
 from tests.pg import new_pg_database
 from tests.redis_server import REDIS_URL, PrivateRedis, prefixed
 from tests.replicas import (
     ReplicaProcess,
-    all_text_so_far,
     eventually,
     open_chat,
     replica_env,
     stored_reply,
+    text_at_the_gate,
 )
 
 # Starting replica processes takes a while on a busy machine; nothing here waits on speed.
@@ -109,7 +109,7 @@ async def test_a_reply_resumed_on_another_replica_streams_on_and_stops_from_ther
     three: Replicas,
 ) -> None:
     one, two, _ = three
-    one.gate.allow_more(4)  # the prefill and three decoding steps
+    one.gate.allow_more(1 + passes_for_deltas(1))  # the prefill and a piece's steps
     token, _ = one.login_user("alice")
     ws = await open_chat(one, token)
     await ws.send(chat_frame("tell me everything"))
@@ -125,7 +125,7 @@ async def test_a_reply_resumed_on_another_replica_streams_on_and_stops_from_ther
     await resumed.send(json.dumps(resume))
     frames = [await recv(resumed)]
     assert frames[0] == start_frame
-    one.gate.allow_more(5)
+    one.gate.allow_more(passes_for_deltas(1))
     frames += await recv_until(resumed, "delta")
     stops = one.gate.cancels()
     await resumed.send(json.dumps({"type": "stop"}))
@@ -263,14 +263,15 @@ async def test_a_replica_killed_mid_reply_leaves_it_to_a_survivor(
         doomed, survivor = start("doomed", "survivor", gate_open=False)
         victim_token, _ = doomed.login_user("frank")
         other_token, _ = survivor.login_user("grace")
-        doomed.gate.allow_more(6)  # the prefill and five steps, then the reply waits
+        passes = 1 + passes_for_deltas(1)  # the prefill and a piece's steps, then it waits
+        doomed.gate.allow_more(passes)
         survivor.gate.allow_more(3)
         victim_ws = await open_chat(doomed, victim_token)
         other_ws = await open_chat(survivor, other_token)
         await victim_ws.send(chat_frame("cut me off"))
         await other_ws.send(chat_frame("keep me going"))
         victim_start = await recv(victim_ws)
-        received = await all_text_so_far(victim_ws)
+        received = await text_at_the_gate(victim_ws, doomed.gate, passes)
         assert received
         other_start = await recv(other_ws)
         assert other_start["type"] == "start"

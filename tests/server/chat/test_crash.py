@@ -9,8 +9,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.live_server import chat_frame, recv, recv_until
-from tests.replicas import ReplicaProcess, all_text_so_far, eventually, open_chat, stored_reply
+from tests.live_server import chat_frame, passes_for_deltas, recv, recv_until
+from tests.replicas import (
+    PACED,
+    ReplicaProcess,
+    eventually,
+    open_chat,
+    stored_reply,
+    text_at_the_gate,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -26,15 +33,17 @@ async def test_kill_9_mid_reply_keeps_the_streamed_text_and_refunds(
         "WXGPT_DEFAULT_QUOTA": "10",
         "WXGPT_LEASE_SECONDS": "2",
         "WXGPT_REPLY_SAVE_INTERVAL": "0.1",
+        **PACED,
     }
     first = ReplicaProcess("first", tmp_path, env)
-    first.gate.allow_more(8)  # the prefill and seven steps; then the reply waits
+    passes = 1 + passes_for_deltas(1)  # the prefill and a piece's steps; then the reply waits
+    first.gate.allow_more(passes)
     first.start()
     token, _ = first.login_user("ivan")
     ws = await open_chat(first, token)
     await ws.send(chat_frame("a story, please"))
     start = await recv(ws)
-    received = await all_text_so_far(ws)
+    received = await text_at_the_gate(ws, first.gate, passes)
     assert received
     conversation = start["conversation_id"]
     await eventually(lambda: stored_reply(first, token, conversation)["content"] == received)
