@@ -94,6 +94,9 @@ def run(quick: bool) -> list[dict[str, str]]:
             "WXGPT_MAX_MESSAGE_TOKENS": str(MAX_TOKENS),
             "WXGPT_PREFILL_CHUNK_TOKENS": chunk,
             "WXGPT_PREFILL_CHUNK_SECONDS": seconds,
+            # The smallest checked pieces: the other user's gaps then show the engine's steps,
+            # not the wait for a sentence end (README: Content safety).
+            "WXGPT_OUTPUT_CHECK_CHARS": "8",
             **({"WXGPT_MODEL": model} if model else {}),
         }
         chat = {"temperature": 0, "max_new_tokens": 48 if quick else 128}
