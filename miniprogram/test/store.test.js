@@ -13,10 +13,6 @@ async function appWithClient() {
   return { api: session.api, chat: session.client, globalData: { openConversation: null, invite: '' } };
 }
 
-async function settle() {
-  await new Promise((resolve) => setTimeout(resolve, 300));
-}
-
 test('on iOS the store sells nothing and says why in words', async () => {
   const app = await appWithClient();
   const asked = [];
@@ -24,8 +20,7 @@ test('on iOS the store sells nothing and says why in words', async () => {
   app.api.products = () => asked.push('products') && products();
   wx.getDeviceInfo = () => ({ platform: 'ios' });
   const page = hostPage(path.join(PAGES, 'store', 'store'), app);
-  page.onLoad();
-  await settle();
+  await page.onLoad();
   expect(page.data.ios).toBe(true);
   expect(asked).toEqual([]);
 });
@@ -34,8 +29,7 @@ test('elsewhere a store without WeChat Pay shows the server’s reason', async (
   const app = await appWithClient();
   wx.getDeviceInfo = () => ({ platform: 'android' });
   const page = hostPage(path.join(PAGES, 'store', 'store'), app);
-  page.onLoad();
-  await settle();
+  await page.onLoad();
   expect(page.data).toMatchObject({ ios: false, enabled: false, products: [], error: '' });
   expect(page.data.reason).toContain('not configured');
 });

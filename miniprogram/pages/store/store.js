@@ -33,9 +33,10 @@ Page({
     error: '',
   },
 
+  // Returns the listing's promise (WeChat ignores it), so that a caller can wait for it.
   onLoad() {
     this.setData({ ios: isIos() });
-    if (!this.data.ios) this.refresh();
+    return this.data.ios ? Promise.resolve() : this.refresh();
   },
 
   async refresh() {
