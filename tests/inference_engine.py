@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.loopback_app import LoopbackApp
 from tests.pace import GATE_ENV, StepFile
 from tests.serve_engine import MARK
 from tests.server.test_cli import free_port
@@ -124,19 +124,14 @@ class StandInEngine:
                 Route("/v1/chat/completions", self._complete, methods=["POST"]),
             ]
         )
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._served = LoopbackApp(app, self.port)
 
     def start(self) -> "StandInEngine":
-        self._thread.start()
-        while not self._server.started:
-            time.sleep(0.01)
+        self._served.start()
         return self
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        self._served.stop()
 
     async def _health(self, request: Request) -> Response:
         self.requests.append((dict(request.headers), {}))

@@ -7,17 +7,15 @@ gets errcode 40001), and `stall` holds every check unanswered until the client g
 """
 
 import secrets
-import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.loopback_app import LoopbackApp
 from tests.server.test_cli import free_port
 
 APPID = "wx-test-app"
@@ -47,19 +45,14 @@ class WeChatApi:
                 Route("/wxa/msg_sec_check", self._msg_sec_check, methods=["POST"]),
             ]
         )
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._served = LoopbackApp(app, self.port)
 
     def start(self) -> "WeChatApi":
-        self._thread.start()
-        while not self._server.started:
-            time.sleep(0.01)
+        self._served.start()
         return self
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        self._served.stop()
 
     def expire_tokens(self) -> None:
         """Every token issued so far is refused from now on (errcode 40001)."""

@@ -10,14 +10,12 @@ import base64
 import json
 import re
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -28,6 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tests.live_server import LiveServer
+from tests.loopback_app import LoopbackApp
 
 MCHID = "1900000109"
 APPID = "wx-test-app"
@@ -125,23 +124,15 @@ class WeChatPayStandIn:
                 Route("/v3/refund/domestic/refunds", self._refund, methods=["POST"]),
             ]
         )
-        self._server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None)
-        )
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._served = LoopbackApp(app)
         self.url = ""
 
     def start(self) -> "WeChatPayStandIn":
-        self._thread.start()
-        while not self._server.started:
-            time.sleep(0.01)
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://127.0.0.1:{self._served.start()}"
         return self
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join()
+        self._served.stop()
 
     def settings(self) -> dict[str, Any]:
         """wxgpt's settings for this merchant, pointed at the stand-in."""
