@@ -141,6 +141,18 @@ class LiveServer:
 OUTPUT_CHECK_CHARS = 8
 
 
+# The settings under which forward passes bring deltas at a known rate, in every server a test
+# starts (in-process, the mini-program suite's, replica subprocesses through their environment).
+PACED_SETTINGS: dict[str, Any] = {
+    # Replies arrive in checked pieces; the smallest keeps the tiny model's short replies in
+    # several deltas, as tests of streaming, stop and resume need.
+    "output_check_chars": OUTPUT_CHECK_CHARS,
+    # Prefill chunks by tokens only, not by the machine's speed: a prompt takes the same
+    # number of forward passes everywhere, as tests that hold the model on a gate count.
+    "prefill_chunk_seconds": 0,
+}
+
+
 def passes_for_deltas(deltas: int) -> int:
     """Forward passes that surely bring `deltas` more deltas of the tiny model's reply: each of
     its tokens shows at least one character, and a piece is released at OUTPUT_CHECK_CHARS."""
@@ -162,12 +174,7 @@ def start_test_server(
         "dev_login": True,
         "default_quota": 100,
         "max_concurrent_generations": 2,
-        # Replies arrive in checked pieces; the smallest keeps the tiny model's short
-        # replies in several deltas, as tests of streaming, stop and resume need.
-        "output_check_chars": OUTPUT_CHECK_CHARS,
-        # Prefill chunks by tokens only, not by the machine's speed: a prompt takes the same
-        # number of forward passes everywhere, as tests that hold the model on a gate count.
-        "prefill_chunk_seconds": 0,
+        **PACED_SETTINGS,
         **overrides,
     }
     server = LiveServer(Settings(_env_file=None, **values)).start(ready_timeout)

@@ -12,7 +12,7 @@ from pathlib import Path
 from server.chat.settings import save_chat_settings
 from server.config import Settings
 from server.safety.words import save_words
-from tests.live_server import LiveServer
+from tests.live_server import PACED_SETTINGS, LiveServer
 from tests.pace import hold_if_asked
 from tests.tiny_model import build_tiny_gpt2
 
@@ -39,7 +39,7 @@ def main() -> None:
             default_quota=DEFAULT_QUOTA,
             max_message_chars=MAX_MESSAGE_CHARS,
             max_concurrent_generations=2,
-            output_check_chars=8,
+            **PACED_SETTINGS,
         )
         server = LiveServer(settings).start()
         try:

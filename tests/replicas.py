@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.live_server import OUTPUT_CHECK_CHARS, recv
+from tests.live_server import PACED_SETTINGS, recv
 from tests.pace import GATE_ENV, StepFile
 
 READY_WITHIN_S = 120
@@ -93,13 +93,8 @@ class ReplicaProcess:
         return body["token"], body["user"]["id"]
 
 
-# Forward passes bring deltas at a known rate (tests.live_server.passes_for_deltas): replies
-# are released in short checked pieces, and a prompt is prefilled in one pass, not in chunks
-# sized by the machine's speed.
-PACED = {
-    "WXGPT_OUTPUT_CHECK_CHARS": str(OUTPUT_CHECK_CHARS),
-    "WXGPT_PREFILL_CHUNK_SECONDS": "0",
-}
+# tests.live_server's paced settings, as a replica process's environment.
+PACED = {f"WXGPT_{name.upper()}": str(value) for name, value in PACED_SETTINGS.items()}
 
 
 def replica_env(
