@@ -1,13 +1,15 @@
 """The test's hand on an in-process model's forward passes: it sees each one (how many rows,
-how many new tokens, how wide the attention), can hold them at a gate it opens pass by pass,
-and can make chosen passes fail or give NaN logits, so that an engine's failures are caught
-at the step where they happen however fast or slow the machine is."""
+how many new tokens, how wide the attention, when it began), can hold them at a gate it opens
+pass by pass, can make chosen passes slow, fail or give NaN logits, so that an engine's
+failures and its timing decisions are caught at the step where they happen however fast or
+slow the machine is."""
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -21,6 +23,8 @@ class Pass:
     rows: int
     tokens: int
     width: int
+    # time.perf_counter() as the pass left the gate.
+    began: float = field(default=0.0, compare=False)
 
     @property
     def is_step(self) -> bool:
@@ -49,6 +53,7 @@ class ForwardPasses:
         self._allowed: int | None = None
         self._errors: list[tuple[PassCheck, BaseException, bool]] = []
         self._nan_rows: list[tuple[PassCheck, int]] = []
+        self._delays: list[tuple[PassCheck, float]] = []
         self.seen: list[Pass] = []
         self.waiting = 0
 
@@ -78,6 +83,10 @@ class ForwardPasses:
     def fail(self, check: PassCheck, error: BaseException, *, every: bool = False) -> None:
         """Raise `error` in the first pass (or, `every`, each pass) that `check` accepts."""
         self._errors.append((check, error, every))
+
+    def slow(self, check: PassCheck, seconds: float) -> None:
+        """Make the first pass that `check` accepts take at least `seconds` longer."""
+        self._delays.append((check, seconds))
 
     def nan_logits(self, check: PassCheck, row: int) -> None:
         """Give row `row` of the first pass that `check` accepts NaN logits."""
@@ -115,8 +124,13 @@ class ForwardPasses:
                 int(ids.shape[0]),
                 int(ids.shape[1]),
                 int(mask.shape[1]) if mask is not None else int(ids.shape[1]),
+                time.perf_counter(),
             )
             self.seen.append(seen)
+        for delay in list(self._delays):
+            if delay[0](seen):
+                self._delays.remove(delay)
+                time.sleep(delay[1])
         for item in list(self._errors):
             check, error, every = item
             if check(seen):

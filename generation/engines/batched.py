@@ -3,7 +3,11 @@ replies per step.
 
 Replies join between steps (continuous batching). A new prompt is prefilled into its own
 cache in chunks, one turn of the thread at a time, so a long prompt never holds the other
-replies' steps for longer than one chunk (vLLM's chunked prefill). A chunk is at most
+replies' steps for longer than one chunk (vLLM's chunked prefill), and after each chunk the
+replies that are decoding get as much time for their steps as the chunk took before the long
+prompt goes on: while others decode, a long prompt has at most half the thread, and their
+text keeps coming at no less than half its pace. Prompts that go in whole are not held back
+by that. A chunk is at most
 `prefill_chunk_tokens`, and with `prefill_chunk_seconds` as many tokens as the last chunk's
 speed says fit in that time: the same setting suits a small model on a GPU and a larger one
 on two CPU cores. Its cache then joins a group of replies whose contexts are of similar length,
@@ -164,6 +168,8 @@ class BatchingEngine:
         self._chunk_tokens = prefill_chunk_tokens
         self._chunk_seconds = prefill_chunk_seconds
         self._seconds_per_token: float | None = None
+        # Decoding time the running replies are owed for the last chunk of a long prompt.
+        self._owed_seconds = 0.0
         # As generate does: compute the prefill's logits for the last position only.
         forward_args = inspect.signature(loaded.model.forward).parameters
         self._prefill_kwargs: dict[str, Any] = (
@@ -263,11 +269,14 @@ class BatchingEngine:
             self._prefilling += [_Prefill(r, DynamicCache(config=model_config)) for r in arrivals]
             if self._prefilling:
                 self._prefill_a_chunk()
+            began = time.perf_counter()
             for group in self._groups:
                 self._leave_ended(group)
                 if group.replies:
                     self._step(group)
             self._drop_empty_groups()
+            stepped = time.perf_counter() - began
+            self._owed_seconds = max(0.0, self._owed_seconds - stepped) if self._groups else 0.0
 
     def _drop_empty_groups(self) -> None:
         """An emptied group's cache goes with it; after a long context's, the freed memory
@@ -327,7 +336,8 @@ class BatchingEngine:
 
     def _prefill_a_chunk(self) -> None:
         """Prefill up to one chunk's worth of prompt tokens, shortest prompts first: short
-        ones start at once, and a long one goes on a chunk per turn between the steps.
+        ones start at once, and a long one goes on a chunk per turn between the steps, once
+        the decoding replies have had the time its last chunk took.
         Prompts that go in whole this turn are prefilled together, in one forward pass."""
         budget = self._chunk_budget()
         whole: list[_Prefill] = []
@@ -338,11 +348,15 @@ class BatchingEngine:
                 prefill.reply.finish()
                 continue
             tokens = min(prefill.remaining, budget)
-            budget -= tokens
             if prefill.done == 0 and tokens == prefill.remaining:
                 whole.append(prefill)
+            elif self._owed_seconds > 0:
+                continue
             else:
                 self._prefill(prefill, tokens)
+                if prefill.remaining and not prefill.reply.finished:
+                    self._owed_seconds = (self._seconds_per_token or 0.0) * tokens
+            budget -= tokens
         for together in _batches_of_little_padding(whole):
             if len(together) == 1:
                 self._prefill(together[0], together[0].remaining)

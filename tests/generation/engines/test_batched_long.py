@@ -2,6 +2,7 @@
 steps, never padding their rows to its length, its memory gone when it ends."""
 
 import asyncio
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from generation.sampling import SamplingParams
 from generation.stopping import CancelToken
 from generation.streaming import GenerationResult
 from tests.generation.engines.test_batched import prompt, quiet, solo
-from tests.model_passes import ForwardPasses
+from tests.model_passes import ForwardPasses, Pass
 
 CHUNK = 256
 LONG_PROMPT = 4000
@@ -74,11 +75,11 @@ async def test_a_long_prompt_is_prefilled_in_chunks_between_the_other_replys_ste
     assert sum(p.tokens for p in chunks) == len(long_ids)
     assert len(chunks) == -(-len(long_ids) // CHUNK)
     assert all(p.tokens <= CHUNK for p in chunks)
-    # Between two chunks (and after the last) the short reply took its step.
-    for chunk, after in zip(chunks, [*chunks[1:], None], strict=True):
-        following = seen[chunk.index - start + 1]
-        assert following.is_step and following.width <= len(short_ids) + SHORT.max_new_tokens
-        assert after is None or after.index == following.index + 1
+    # Between two chunks the short reply took its steps, at least one, at its own width.
+    short_width = len(short_ids) + SHORT.max_new_tokens
+    for chunk, after in itertools.pairwise(chunks):
+        between = seen[chunk.index - start + 1 : after.index - start]
+        assert between and all(p.is_step and p.width <= short_width for p in between)
     # Once both decode, they step apart: the short row is never padded to the long context.
     short_steps = [p for p in seen if p.is_step and p.width < LONG_PROMPT]
     long_steps = [p for p in seen if p.is_step and p.width > LONG_PROMPT]
@@ -87,6 +88,33 @@ async def test_a_long_prompt_is_prefilled_in_chunks_between_the_other_replys_ste
     assert all(p.rows == 1 for p in short_steps + long_steps)
     assert short_result.text == expected_short.text
     assert (long_result.finish_reason, long_result.completion_tokens) == ("length", 20)
+
+
+async def test_after_each_chunk_the_decoding_replies_get_as_long_as_it_took(
+    loaded_long: LoadedModel, engine: BatchingEngine, passes: ForwardPasses
+) -> None:
+    slow = 0.25
+    long_ids = long_prompt(loaded_long)
+    # The third chunk is made slow: the short reply, still decoding, must then step for at
+    # least as long before the fourth, however fast the machine's own passes are.
+    third_chunk = [0]
+
+    def is_third_chunk(seen: Pass) -> bool:
+        third_chunk[0] += not seen.is_step and seen.tokens == CHUNK
+        return third_chunk[0] == 3
+
+    passes.slow(is_third_chunk, slow)
+    start = len(passes.seen)
+    short = run(engine, prompt(loaded_long, "hello there"), SamplingParams(max_new_tokens=2000))
+    await passes.until(start + 2)  # its prompt and a first step
+    long = run(engine, long_ids, LONG)
+    await asyncio.wait_for(long, 120)
+    short.cancel()
+    chunks = [p for p in passes.seen[start:] if not p.is_step and p.tokens == CHUNK]
+    slowed, following = chunks[2], chunks[3]
+    between = passes.seen[slowed.index + 1 : following.index]
+    assert all(p.is_step and p.width < LONG_PROMPT for p in between)
+    assert following.began - slowed.began >= 2 * slow, "the chunk took the decoders' time"
 
 
 async def test_after_a_long_reply_the_next_replies_step_at_their_own_width(
