@@ -59,10 +59,19 @@ class SamplingParams:
             processors.append(TopPLogitsWarper(self.top_p))
         return processors
 
-    def pick(self, processors: LogitsProcessorList, ids: list[int], logits: torch.Tensor) -> int:
-        """The next token after `ids`, given the float32 logits of the last position (1, vocab)."""
-        history = torch.tensor([ids], dtype=torch.long, device=logits.device)
+    def pick(
+        self, processors: LogitsProcessorList, histories: list[list[int]], logits: torch.Tensor
+    ) -> list[int]:
+        """The next token of each row, given its ids so far and the float32 logits of its
+        last position (rows, vocab), all rows with these settings and `processors`."""
+        width = max(len(ids) for ids in histories)
+        # Rows are padded with their own last id: the repetition penalty counts each id in a
+        # row once, so the padding changes no score.
+        padded = [ids + ids[-1:] * (width - len(ids)) for ids in histories]
+        history = torch.tensor(padded, dtype=torch.long, device=logits.device)
         scores = processors(history, logits)  # type: ignore[arg-type]
         if self.greedy:
-            return int(scores.argmax(dim=-1).item())
-        return int(torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).item())
+            picked = scores.argmax(dim=-1)
+        else:
+            picked = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
+        return [int(token) for token in picked.tolist()]

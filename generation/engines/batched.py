@@ -337,9 +337,10 @@ class BatchingEngine:
     def _prefill_a_chunk(self) -> None:
         """Prefill up to one chunk's worth of prompt tokens, shortest prompts first: short
         ones start at once, and a long one goes on a chunk per turn between the steps, once
-        the decoding replies have had the time its last chunk took.
-        Prompts that go in whole this turn are prefilled together, in one forward pass."""
-        budget = self._chunk_budget()
+        the decoding replies have had the time its last chunk took. Only a prompt longer
+        than a turn's budget is cut into chunks; prompts that go in whole this turn are
+        prefilled together, in one forward pass."""
+        full = budget = self._chunk_budget()
         whole: list[_Prefill] = []
         for prefill in sorted(self._prefilling, key=lambda p: p.remaining):
             if budget == 0:
@@ -350,7 +351,8 @@ class BatchingEngine:
             tokens = min(prefill.remaining, budget)
             if prefill.done == 0 and tokens == prefill.remaining:
                 whole.append(prefill)
-            elif self._owed_seconds > 0:
+            elif (prefill.done == 0 and prefill.remaining <= full) or self._owed_seconds > 0:
+                # A prompt that fits a whole turn goes in whole in the next one, with others.
                 continue
             else:
                 self._prefill(prefill, tokens)
@@ -396,7 +398,7 @@ class BatchingEngine:
             if prefill.remaining == 0:
                 logits = output.logits[:, -1].to(dtype=torch.float32)
                 del output
-                self._pick(reply, reply.prompt_ids, logits)
+                self._pick([reply], logits)
                 if reply.ended(self._stop_ids):
                     reply.finish()
                 else:
@@ -444,10 +446,11 @@ class BatchingEngine:
             self._forward_failed("prefill", exc, len(prefills))
             return
         self._failures_in_a_row = 0
-        for row, (prefill, row_cache) in enumerate(zip(prefills, rows, strict=True)):
+        for prefill in prefills:
+            prefill.done = len(prefill.reply.prompt_ids)
+        self._pick([prefill.reply for prefill in prefills], logits)
+        for prefill, row_cache in zip(prefills, rows, strict=True):
             reply = prefill.reply
-            prefill.done = len(reply.prompt_ids)
-            self._pick(reply, reply.prompt_ids, logits[row : row + 1])
             if reply.ended(self._stop_ids):
                 reply.finish()
                 continue
@@ -470,16 +473,41 @@ class BatchingEngine:
         group.replies.append(reply)
         group.widest = max(group.widest, group.batch.width)
 
-    def _pick(self, reply: _Reply, ids: list[int], logits: torch.Tensor) -> None:
-        """Sample and stream the reply's next token; a failure ends only this reply."""
-        try:
-            if bool(torch.isnan(logits).any()):
-                raise FloatingPointError("the model gave NaN logits")
-            reply.add(reply.params.pick(reply.processors, ids, logits))
-        except Exception as exc:
-            logger.exception("sampling a reply's token %d failed", len(reply.completion) + 1)
-            self._events.engine_error("sampling")
-            reply.finish(exc)
+    def _pick(self, replies: list[_Reply], logits: torch.Tensor) -> None:
+        """Sample and stream the next token of each reply (a row of `logits` each), the
+        replies of the same settings together; a failure ends only its own reply."""
+        nan = torch.isnan(logits).any(dim=-1).tolist()
+        alike: dict[SamplingParams, list[int]] = {}
+        for row, reply in enumerate(replies):
+            if nan[row]:
+                self._sampling_failed(reply, FloatingPointError("the model gave NaN logits"))
+            else:
+                alike.setdefault(reply.params, []).append(row)
+        for params, rows in alike.items():
+            chosen = [replies[row] for row in rows]
+            try:
+                tokens = params.pick(
+                    chosen[0].processors,
+                    [reply.prompt_ids + reply.completion for reply in chosen],
+                    logits[rows] if len(rows) < len(replies) else logits,
+                )
+            except Exception as exc:
+                if len(rows) == 1:
+                    self._sampling_failed(chosen[0], exc)
+                else:
+                    # Find the row that fails: the others go on.
+                    for row in rows:
+                        self._pick([replies[row]], logits[row : row + 1])
+                continue
+            for reply, token in zip(chosen, tokens, strict=True):
+                reply.add(token)
+
+    def _sampling_failed(self, reply: _Reply, error: Exception) -> None:
+        """End one reply whose next token could not be sampled."""
+        token = len(reply.completion) + 1
+        logger.error("sampling a reply's token %d failed", token, exc_info=error)
+        self._events.engine_error("sampling")
+        reply.finish(error)
 
     def _leave_ended(self, group: _Group) -> None:
         """Finish replies that are over (a cancel may have come during the last step)."""
@@ -509,8 +537,7 @@ class BatchingEngine:
             self._forward_failed("decode_step", exc, len(replies))
             return
         self._failures_in_a_row = 0
-        for row, reply in enumerate(replies):
-            self._pick(reply, reply.prompt_ids + reply.completion, logits[row : row + 1])
+        self._pick(replies, logits)
         self._leave_ended(group)
 
 
