@@ -139,6 +139,7 @@ class ReplyTiming:
     completion_tokens: int = 0
     prompt_tokens: int = 0
     ended: float = 0.0
+    conversation_id: int | None = None
 
     @property
     def first_token_s(self) -> float:
@@ -156,13 +157,16 @@ class ReplyTiming:
 
 
 async def ask(
-    ws: ClientConnection, question: str, streaming: asyncio.Event | None = None
+    ws: ClientConnection,
+    question: str,
+    streaming: asyncio.Event | None = None,
+    conversation_id: int | None = None,
 ) -> ReplyTiming:
-    """Send one chat on an open, ready socket and time its deltas until done; `streaming`
-    is set at the first delta."""
+    """Send one chat on an open, ready socket (in a new conversation, or `conversation_id`)
+    and time its deltas until done; `streaming` is set at the first delta."""
     frame = {
         "type": "chat",
-        "conversation_id": None,
+        "conversation_id": conversation_id,
         "content": question,
         "client_msg_id": str(uuid.uuid4()),
     }
@@ -170,7 +174,9 @@ async def ask(
     await ws.send(json.dumps(frame))
     while True:
         reply = json.loads(await ws.recv())
-        if reply["type"] == "delta":
+        if reply["type"] == "start":
+            timing.conversation_id = reply["conversation_id"]
+        elif reply["type"] == "delta":
             timing.arrivals.append(time.perf_counter())
             if streaming is not None:
                 streaming.set()

@@ -2,8 +2,13 @@
 
 Measures the other user's gaps between deltas (before, while and after the long prompt is
 prefilled), the long reply's first token, and the server's memory before, at its peak and
-after both replies ended; once with the prefill in chunks (the default) and once in one
-piece (a chunk as long as the context), in the same run.
+after both replies ended; with the prefill in chunks (the default, and smaller ones) and in
+one piece (a chunk as long as the context), in the same run.
+
+The server releases text in checked pieces of at least 8 characters, so a socket's gap spans
+the tokens of one piece. The same scene is also played in this process on the batched engine
+alone, timing each of the other reply's tokens: its longest gap between tokens is what a
+delta's gap was before replies went out in checked pieces.
 """
 
 import asyncio
@@ -14,7 +19,12 @@ import time
 from pathlib import Path
 
 from bench.harness import ReplyTiming, Server, ask
-from generation.loading import ModelSpec, load_tokenizer
+from generation.engines.base import PreparedReply
+from generation.engines.batched import BatchingEngine
+from generation.loading import ModelSpec, load_model, load_tokenizer
+from generation.prompts import Turn
+from generation.sampling import SamplingParams
+from generation.stopping import CancelToken
 
 # Rare CJK characters (U+20000 on): several tokens each, the message that stalled everyone.
 RARE = "\U00020000\U00020001\U00020002\U00020003"
@@ -83,12 +93,69 @@ async def _round(server: Server, message: str) -> dict[str, float]:
     }
 
 
+async def _token_gaps(engine: BatchingEngine, other: list[int], long: list[int]) -> float:
+    """The other reply's longest gap between tokens while the long prompt is prefilled."""
+    arrivals: list[float] = []
+    arrived = asyncio.Event()
+
+    async def note(text: str) -> None:
+        arrivals.append(time.perf_counter())
+        arrived.set()
+
+    async def ignore(text: str) -> None:
+        return None
+
+    async def arrival_after(moment: float) -> None:
+        """Until the other reply has a token after `moment`, or has ended."""
+        while (not arrivals or arrivals[-1] <= moment) and not streaming.done():
+            arrived.clear()
+            waiting = asyncio.ensure_future(arrived.wait())
+            await asyncio.wait({waiting, streaming}, return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+
+    def reply(ids: list[int], tokens: int) -> PreparedReply:
+        return PreparedReply((), ids, SamplingParams(temperature=0, max_new_tokens=tokens))
+
+    await engine.generate(reply(other, 4), CancelToken(), ignore)  # warm-up
+    cancel = CancelToken()
+    streaming = asyncio.create_task(engine.generate(reply(other, 10_000), cancel, note))
+    await arrival_after(0.0)
+    await asyncio.sleep(0.5)  # some gaps of the other reply alone
+    sent = time.perf_counter()
+    result = await engine.generate(reply(long, 1), CancelToken(), ignore)
+    first = sent + (result.first_token_s or 0.0)
+    await arrival_after(first)
+    cancel.cancel()
+    await streaming
+    pairs = itertools.pairwise(arrivals)
+    during = [later - earlier for earlier, later in pairs if later > sent and earlier < first]
+    return max(during, default=float("nan"))
+
+
+def in_engine(model: str | None, message: str, chunk: int, seconds: float) -> float:
+    """The longest token gap of another reply, on the batched engine in this process."""
+    loaded = load_model(ModelSpec(source=model))
+    engine = BatchingEngine(
+        loaded, slots=2, max_waiting=0, prefill_chunk_tokens=chunk, prefill_chunk_seconds=seconds
+    )
+    encode = loaded.prompt_format.encode
+    other = encode([Turn("user", "Tell me a long story about a cat and a dog.")])
+    try:
+        return asyncio.run(_token_gaps(engine, other, encode([Turn("user", message)])))
+    finally:
+        engine.close()
+
+
 def run(quick: bool) -> list[dict[str, str]]:
     """One row per prefill mode: the other user's gaps and the server's memory (MiB)."""
     model = os.environ.get("WXGPT_MODEL") or ("smollm2" if quick else None)
     message, tokens = longest_message(model)
     rows = []
-    modes = (("chunks of 0.5 s (default)", "512", "0.5"), ("one piece", "100000", "0"))
+    modes = (
+        ("chunks of 0.25 s (default)", "512", "0.25"),
+        ("chunks of 0.5 s", "512", "0.5"),
+        ("one piece", "100000", "0"),
+    )
     for label, chunk, seconds in modes:
         env = {
             "WXGPT_MAX_MESSAGE_TOKENS": str(MAX_TOKENS),
@@ -104,6 +171,8 @@ def run(quick: bool) -> list[dict[str, str]]:
             result = asyncio.run(_round(server, message))
         row = {"prefill": label, "message": f"{len(message)} chars, {tokens} tokens"}
         row.update({key: f"{value:.2f}" for key, value in result.items() if "rss" not in key})
+        gap = in_engine(model, message, int(chunk), float(seconds))
+        row["longest token gap in the engine"] = f"{gap:.2f}"
         row.update({f"{key} MiB": f"{value:.0f}" for key, value in result.items() if "rss" in key})
         row["after/before"] = f"{result['rss after'] / result['rss before']:.2f}"
         rows.append(row)

@@ -17,23 +17,24 @@ from pathlib import Path
 import torch
 
 from bench import (
-    concurrency,
     content_checks,
     coordination,
+    engines,
     idle,
-    llama_cpp,
     long_prompt,
     overhead,
     storage_rate,
 )
 
 Rows = list[dict[str, str]]
-BENCHMARKS: dict[str, tuple[str, Callable[[bool], Rows]]] = {
-    "overhead": ("Overhead: /ws/chat vs in-process generate (single engine, greedy)", overhead.run),
-    "concurrency": (
-        "Concurrency: sockets chatting at once (default model, greedy; times in s)",
-        concurrency.run,
+# A benchmark gives one table, or several, each under a title of its own.
+Tables = list[tuple[str, Rows]]
+BENCHMARKS: dict[str, tuple[str, Callable[[bool], Rows | Tables]]] = {
+    "engines": (
+        "Engines: wxgpt on each engine against the machine's ceilings, per model (greedy)",
+        engines.run,
     ),
+    "overhead": ("Overhead: /ws/chat vs in-process generate (single engine, greedy)", overhead.run),
     "long_prompt": (
         "Long prompt: the longest message allowed sent into another user's stream "
         "(batched engine; times in s)",
@@ -45,11 +46,6 @@ BENCHMARKS: dict[str, tuple[str, Callable[[bool], Rows]]] = {
         "Coordination: Redis commands of one replica, and replicas per Redis",
         coordination.run,
     ),
-    "llama_cpp": (
-        "llama.cpp: llama-server directly vs wxgpt's remote engine in front of it (greedy, "
-        "--ignore-eos; times in s)",
-        llama_cpp.run,
-    ),
     "content": (
         "Content checks: first-token delay added by releasing replies in checked pieces",
         content_checks.run,
@@ -60,6 +56,8 @@ RESULTS = Path(__file__).with_name("RESULTS.md")
 
 def table(rows: Rows) -> str:
     """A Markdown table of rows that share their keys."""
+    if not rows:
+        return "(no rows)"
     header = list(rows[0])
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join(row[key] for key in header) + " |" for row in rows]
@@ -106,8 +104,13 @@ def main() -> None:
         title, run = BENCHMARKS[name]
         print(f"running {name} …", flush=True)
         began = time.perf_counter()
-        rows = run(args.quick)
-        section = f"## {title}\n\n{table(rows)}\n\n({time.perf_counter() - began:.0f} s)"
+        result = run(args.quick)
+        tables = [("", result)] if not result or isinstance(result[0], dict) else result
+        body = "\n\n".join(
+            (f"### {subtitle}\n\n" if subtitle else "") + table(rows)  # type: ignore[arg-type]
+            for subtitle, rows in tables
+        )
+        section = f"## {title}\n\n{body}\n\n({time.perf_counter() - began:.0f} s)"
         print(section, flush=True)
         sections.append(section)
     load = " / ".join(f"{value:.2f}" for value in os.getloadavg())

@@ -1,0 +1,478 @@
+"""Engines: every way wxgpt serves a model, against the ceilings of the same machine in the
+same run, one table per model; then how the batched engine's cost grows with sockets and
+with the length of a conversation.
+
+The ceilings are `model.generate` in this process (one prompt, and a static batch of 16 left-
+padded prompts, in the dtype the server loads) and `llama-server` driven directly at 1 and
+16 streams (when `make llama-server` built it). wxgpt runs each engine behind `/ws/chat`:
+single, batched, and remote in front of that llama-server. Everything is greedy, asks the
+same questions and stops at the same length; only wxgpt's replies may stop earlier at the
+model's end of turn, and tokens/s counts the tokens each path delivered. The servers release
+text in the smallest checked pieces (`WXGPT_OUTPUT_CHECK_CHARS=8`, README: Content safety):
+their first token is the first delta, which carries a piece of at least 8 characters.
+"""
+
+import asyncio
+import json
+import os
+import resource
+import tempfile
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import torch
+from transformers.generation.streamers import BaseStreamer
+
+from bench.harness import ReplyTiming, Server, ask, percentile
+from generation.default_model import DEFAULT_MODEL, default_gguf
+from generation.loading import LoadedModel, ModelSpec, load_model, load_tokenizer
+from generation.prompts import Turn
+from tests.llama_server import BUILD_HINT, LlamaServer, llama_server_binary
+
+# Questions whose answers run past the reply length, so that every path decodes as long.
+QUESTIONS = [
+    "Tell me a long story about a cat who learns to sail.",
+    "Describe, step by step, how to bake bread at home.",
+    "Write a long letter to a friend about a trip to the mountains.",
+    "Explain in detail why the sky is blue and sunsets are red.",
+    "Tell me a long story about a robot who wants to paint.",
+    "Describe a busy market in the morning, in many sentences.",
+    "Write a long story about two friends lost in a forest.",
+    "Explain in detail how a bicycle works, part by part.",
+]
+BATCH = 16
+SCALING = (1, 4, 16, 64)
+HISTORY_TOKENS = (100, 500, 2000)
+# A message of history is at most this many tokens, well inside the 2000-character limit.
+HISTORY_MESSAGE_TOKENS = 400
+FILLER = "The quick brown fox jumps over the lazy dog near the river bank. "
+# llama.cpp with as many threads as torch has: the same cores for both.
+LLAMA_THREADS = int(os.environ.get("WXGPT_BENCH_LLAMA_THREADS", torch.get_num_threads()))
+SLOT_CONTEXT = 1024
+Round = Callable[[list[str]], Coroutine[Any, Any, list[ReplyTiming]]]
+Goals = list[dict[str, str]]
+
+
+@dataclass
+class Measured:
+    """One path at one number of streams: the figures of its table row."""
+
+    tok_s: float
+    ttft_p50: float
+    ttft_p95: float
+    gap_p95: float
+    memory_mib: str
+
+    @classmethod
+    def of(cls, timings: list[ReplyTiming], memory_mib: str) -> "Measured":
+        """From the first question sent to the last reply ended: connecting is not counted."""
+        first = [timing.first_token_s for timing in timings]
+        elapsed = max(timing.ended for timing in timings) - min(t.sent for t in timings)
+        return cls(
+            tok_s=sum(timing.completion_tokens for timing in timings) / elapsed,
+            ttft_p50=percentile(first, 50),
+            ttft_p95=percentile(first, 95),
+            gap_p95=percentile([gap for timing in timings for gap in timing.gaps], 95),
+            memory_mib=memory_mib,
+        )
+
+
+def questions(streams: int, tag: str) -> list[str]:
+    """`streams` questions, each starting with `tag`: a round never finds its prompts in
+    llama-server's prompt cache from the round before."""
+    return [f"[{tag}.{i}] {QUESTIONS[i % len(QUESTIONS)]}" for i in range(streams)]
+
+
+def _rss_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+class _Clock(BaseStreamer):
+    """Notes when `generate` hands out each step's tokens (the prompt comes first)."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def put(self, value: torch.Tensor) -> None:
+        self.calls.append(time.perf_counter())
+
+    def end(self) -> None:
+        return None
+
+
+def _generate(loaded: LoadedModel, prompts: list[str], max_new: int) -> Measured:
+    """`model.generate` on these prompts as one left-padded batch, timed like sockets."""
+    stop = loaded.prompt_format.stop_token_ids
+    encoded = [loaded.prompt_format.encode([Turn("user", prompt)]) for prompt in prompts]
+    width = max(len(ids) for ids in encoded)
+    pads = [width - len(ids) for ids in encoded]
+    ids = torch.tensor([[stop[0]] * pad + own for pad, own in zip(pads, encoded, strict=True)])
+    mask = torch.tensor(
+        [[0] * pad + [1] * len(own) for pad, own in zip(pads, encoded, strict=True)]
+    )
+    clock = _Clock()
+    started = time.perf_counter()
+    output = loaded.model.generate(
+        ids,
+        attention_mask=mask,
+        eos_token_id=stop,
+        pad_token_id=stop[0],
+        streamer=clock,
+        do_sample=False,
+        temperature=None,
+        top_p=None,
+        top_k=None,
+        repetition_penalty=1.0,
+        max_new_tokens=max_new,
+    )
+    elapsed = time.perf_counter() - started
+    steps = clock.calls[1:]
+    timings = []
+    for row in output[:, width:].tolist():
+        ended = next((i for i, token in enumerate(row) if token in stop), len(row))
+        timing = ReplyTiming(sent=started, arrivals=steps[:ended], completion_tokens=ended)
+        timing.ended = started + elapsed
+        timings.append(timing)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return Measured.of(timings, f"{peak:.0f}")
+
+
+def _ceilings(name: str, max_new: int, repeats: int) -> dict[int, Measured]:
+    loaded = load_model(ModelSpec(source=name))
+    _generate(loaded, questions(1, "warm"), 4)
+    runs: dict[int, list[Measured]] = {1: [], BATCH: []}
+    for repeat in range(repeats):
+        for streams in runs:
+            runs[streams].append(_generate(loaded, questions(streams, f"g{repeat}"), max_new))
+    del loaded
+    return {streams: _median(measured) for streams, measured in runs.items()}
+
+
+def _median(runs: list[Measured]) -> Measured:
+    ordered = sorted(runs, key=lambda measured: measured.tok_s)
+    return ordered[len(ordered) // 2]
+
+
+async def _direct_reply(
+    client: httpx.AsyncClient, llama: LlamaServer, question: str, max_tokens: int
+) -> ReplyTiming:
+    """One streamed chat completion straight from llama-server, timed like a socket's reply."""
+    body = {
+        "messages": [{"role": "user", "content": question}],
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    timing = ReplyTiming(sent=time.perf_counter())
+    async with client.stream("POST", llama.url + "/chat/completions", json=body) as response:
+        response.raise_for_status()
+        async for line in response.aiter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line.removeprefix("data: "))
+            if chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
+                timing.arrivals.append(time.perf_counter())
+            if chunk.get("usage"):
+                timing.completion_tokens = chunk["usage"]["completion_tokens"]
+    timing.ended = time.perf_counter()
+    return timing
+
+
+def _direct(llama: LlamaServer, max_tokens: int) -> Round:
+    async def run(asked: list[str]) -> list[ReplyTiming]:
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+        async with httpx.AsyncClient(timeout=None, limits=limits) as client:
+            return await asyncio.gather(
+                *(_direct_reply(client, llama, question, max_tokens) for question in asked)
+            )
+
+    return run
+
+
+def _sockets(server: Server) -> Round:
+    async def run(asked: list[str]) -> list[ReplyTiming]:
+        connections = [await server.connect(server.login()) for _ in asked]
+        try:
+            for ws in connections:
+                await ws.recv()
+            return await asyncio.gather(
+                *(ask(ws, question) for ws, question in zip(connections, asked, strict=True))
+            )
+        finally:
+            for ws in connections:
+                await ws.close()
+
+    return run
+
+
+def _measure(run: Round, streams: int, tag: str, memory: Callable[[], str]) -> Measured:
+    return Measured.of(asyncio.run(run(questions(streams, tag))), memory())
+
+
+def _server_env(name: str, engine: str, **more: str) -> dict[str, str]:
+    return {
+        "WXGPT_ENGINE": engine,
+        "WXGPT_MODEL": name,
+        "WXGPT_OUTPUT_CHECK_CHARS": "8",
+        "WXGPT_MAX_CONCURRENT_GENERATIONS": str(max(SCALING)),
+        "WXGPT_MAX_QUEUE": str(max(SCALING)),
+        **more,
+    }
+
+
+def _chat(max_new: int) -> dict[str, object]:
+    return {"temperature": 0, "repetition_penalty": 1.0, "max_new_tokens": max_new}
+
+
+def _torch_engine(
+    name: str, engine: str, levels: tuple[int, ...], max_new: int, repeats: int
+) -> dict[int, Measured]:
+    with Server(_server_env(name, engine), _chat(max_new)) as server:
+        run = _sockets(server)
+        memory = lambda: f"{server.rss_bytes() / 2**20:.0f}"  # noqa: E731
+        _measure(run, 2, "warm", memory)
+        runs: dict[int, list[Measured]] = {streams: [] for streams in levels}
+        for repeat in range(repeats):
+            for streams in levels:
+                runs[streams].append(_measure(run, streams, f"{engine}{repeat}", memory))
+    return {streams: _median(measured) for streams, measured in runs.items()}
+
+
+def _llama(binary: Path, name: str, max_new: int, repeats: int) -> dict[str, dict[int, Measured]]:
+    """llama-server direct and wxgpt's remote engine in front of it, rounds alternated so
+    that a change in the machine's load hits both alike."""
+    log = Path(tempfile.mkdtemp(prefix="wxgpt-llama-")) / "llama-server.log"
+    llama = LlamaServer(
+        binary,
+        default_gguf(name),
+        log,
+        parallel=BATCH,
+        context=SLOT_CONTEXT * BATCH,
+        threads=LLAMA_THREADS,
+    ).start()
+    env = _server_env(
+        name, "remote", WXGPT_INFERENCE_URL=llama.url, WXGPT_MODEL=str(default_gguf(name))
+    )
+    try:
+        with Server(env, _chat(max_new)) as server:
+            paths = {"direct": _direct(llama, max_new), "remote": _sockets(server)}
+            memory = {
+                "direct": lambda: f"{_rss_mib(llama.pid):.0f}",
+                "remote": lambda: f"{_rss_mib(llama.pid):.0f} + {server.rss_bytes() / 2**20:.0f}",
+            }
+            for path, run in paths.items():
+                _measure(run, BATCH, f"warm-{path}", memory[path])
+            runs: dict[str, dict[int, list[Measured]]] = {
+                path: {1: [], BATCH: []} for path in paths
+            }
+            for repeat in range(repeats):
+                for streams in (1, BATCH):
+                    for path, run in paths.items():
+                        measured = _measure(run, streams, f"{path}{repeat}", memory[path])
+                        runs[path].setdefault(streams, []).append(measured)
+    finally:
+        llama.stop()
+    return {
+        path: {streams: _median(measured) for streams, measured in by_streams.items()}
+        for path, by_streams in runs.items()
+    }
+
+
+def _row(label: str, streams: int, measured: Measured, ceiling: Measured | None) -> dict[str, str]:
+    def ratio(mine: float, theirs: float | None) -> str:
+        return f"{mine / theirs:.2f}" if theirs else ""
+
+    return {
+        "path": label,
+        "streams": str(streams),
+        "tok/s": f"{measured.tok_s:.1f}",
+        "ttft p50 s": f"{measured.ttft_p50:.2f}",
+        "ttft p95 s": f"{measured.ttft_p95:.2f}",
+        "gap p95 s": f"{measured.gap_p95:.3f}",
+        "memory MiB": measured.memory_mib,
+        "tok/s / ceiling": ratio(measured.tok_s, ceiling.tok_s if ceiling else None),
+        "ttft p50 / ceiling": ratio(measured.ttft_p50, ceiling.ttft_p50 if ceiling else None),
+    }
+
+
+def _goal(name: str, what: str, value: float, goal: str) -> dict[str, str]:
+    """`goal` is ">= bound" or "<= bound"."""
+    sign, bound = goal.split()
+    holds = value >= float(bound) if sign == ">=" else value <= float(bound)
+    return {
+        "model": name,
+        "ratio": what,
+        "measured": f"{value:.2f}",
+        "goal": goal,
+        "met": "yes" if holds else "no",
+    }
+
+
+def model_table(name: str, quick: bool) -> tuple[list[dict[str, str]], Goals, dict[int, Measured]]:
+    """One model's table, its ratios against the goals, and the batched engine at every
+    socket count."""
+    max_new = 24 if quick else 64
+    repeats = 1 if quick else 3
+    levels = SCALING[:-1] if quick else SCALING
+    generate = _ceilings(name, max_new, repeats)
+    # One round: the single engine takes 16 replies one after another, and is no goal.
+    single = _torch_engine(name, "single", (1, BATCH), max_new, 1)
+    batched = _torch_engine(name, "batched", levels, max_new, repeats)
+    rows = [
+        _row("generate, one prompt (ceiling)", 1, generate[1], None),
+        _row(f"generate, static batch of {BATCH} (ceiling)", BATCH, generate[BATCH], None),
+    ]
+    binary = llama_server_binary()
+    llama = _llama(binary, name, max_new, repeats) if binary else None
+    if llama:
+        direct = llama["direct"]
+        rows += [_row("llama-server direct (ceiling)", n, direct[n], None) for n in (1, BATCH)]
+    for label, measured in (("wxgpt single engine", single), ("wxgpt batched engine", batched)):
+        rows += [_row(label, n, measured[n], generate[n]) for n in (1, BATCH)]
+    goals = [
+        _goal(
+            name,
+            "batched 1 socket / generate one prompt, tok/s",
+            rows_ratio(batched, generate, 1),
+            ">= 0.95",
+        ),
+        _goal(
+            name,
+            f"batched {BATCH} sockets / generate batch of {BATCH}, tok/s",
+            rows_ratio(batched, generate, BATCH),
+            ">= 0.85",
+        ),
+        _goal(
+            name,
+            f"batched p95 first token, {BATCH} sockets / 1 socket",
+            batched[BATCH].ttft_p95 / batched[1].ttft_p50,
+            "<= 3",
+        ),
+    ]
+    if llama:
+        remote = llama["remote"]
+        rows += [
+            _row("wxgpt remote engine over llama-server", n, remote[n], direct[n])
+            for n in (1, BATCH)
+        ]
+        for n in (1, BATCH):
+            goals.append(
+                _goal(
+                    name,
+                    f"remote / llama-server direct at {n}, tok/s",
+                    remote[n].tok_s / direct[n].tok_s,
+                    ">= 0.90",
+                )
+            )
+            goals.append(
+                _goal(
+                    name,
+                    f"remote / llama-server direct at {n}, first token p50",
+                    remote[n].ttft_p50 / direct[n].ttft_p50,
+                    "<= 1.10",
+                )
+            )
+        goals.append(
+            _goal(
+                name,
+                f"remote over llama-server / batched, {BATCH} sockets, tok/s",
+                rows_ratio(remote, batched, BATCH),
+                ">= 3",
+            )
+        )
+    else:
+        goals.append({"model": name, "ratio": BUILD_HINT, "measured": "", "goal": "", "met": ""})
+    return rows, goals, batched
+
+
+def rows_ratio(mine: dict[int, Measured], theirs: dict[int, Measured], streams: int) -> float:
+    return mine[streams].tok_s / theirs[streams].tok_s
+
+
+def _filler(name: str, tokens: int) -> str:
+    """English text of about `tokens` tokens for this model."""
+    tokenizer = load_tokenizer(ModelSpec(source=name)).tokenizer
+    per_sentence = len(tokenizer.encode(FILLER, add_special_tokens=False))
+    return FILLER * max(1, tokens // per_sentence)
+
+
+async def _history_round(server: Server, name: str, target: int) -> ReplyTiming:
+    """Grow one conversation with messages of history until its prompt reaches `target`
+    tokens; the timing of the reply that reached it."""
+    async with server.connect(server.login()) as ws:
+        await ws.recv()
+        conversation: int | None = None
+        prompt = 0
+        while True:
+            message = _filler(name, min(HISTORY_MESSAGE_TOKENS, max(target - prompt - 40, 20)))
+            timing = await ask(ws, message, conversation_id=conversation)
+            conversation, prompt = timing.conversation_id, timing.prompt_tokens
+            if prompt >= target * 0.9:
+                return timing
+
+
+def history_table(name: str, quick: bool) -> list[dict[str, str]]:
+    """First token of the batched engine against the prompt a conversation has grown to."""
+    env = _server_env(name, "batched")
+    rows = []
+    with Server(env, _chat(8)) as server:
+        asyncio.run(_history_round(server, name, HISTORY_TOKENS[0]))  # warm-up
+        for target in HISTORY_TOKENS:
+            timing = asyncio.run(_history_round(server, name, target))
+            rows.append(
+                {
+                    "model": name,
+                    "history": f"{target} tokens",
+                    "prompt tokens": str(timing.prompt_tokens),
+                    "first token s": f"{timing.first_token_s:.2f}",
+                }
+            )
+    return rows
+
+
+def scaling_rows(name: str, batched: dict[int, Measured]) -> list[dict[str, str]]:
+    one = batched[1]
+    return [
+        {
+            "model": name,
+            "sockets": str(n),
+            "tok/s": f"{measured.tok_s:.1f}",
+            "ttft p50 s": f"{measured.ttft_p50:.2f}",
+            "ttft p95 s": f"{measured.ttft_p95:.2f}",
+            "gap p95 s": f"{measured.gap_p95:.3f}",
+            "tok/s / 1 socket": f"{measured.tok_s / one.tok_s:.2f}",
+            "ttft p95 / 1 socket": f"{measured.ttft_p95 / one.ttft_p95:.2f}",
+        }
+        for n, measured in batched.items()
+    ]
+
+
+def models() -> list[str]:
+    chosen = os.environ.get("WXGPT_BENCH_MODELS")
+    return chosen.split(",") if chosen else ["smollm2", DEFAULT_MODEL]
+
+
+def run(quick: bool) -> list[tuple[str, list[dict[str, str]]]]:
+    """A table per model; then the batched engine's scaling and its first token against
+    history, for every model. --quick: shorter replies, one round, up to 16 sockets."""
+    tables = []
+    goals: Goals = []
+    scaling: list[dict[str, str]] = []
+    history: list[dict[str, str]] = []
+    for name in models():
+        rows, model_goals, batched = model_table(name, quick)
+        tables.append((f"Model {name}", rows))
+        goals += model_goals
+        scaling += scaling_rows(name, batched)
+        history += history_table(name, quick)
+    tables.append(("Ratios against the goals (each measured in this run)", goals))
+    tables.append(("How cost grows with sockets (batched engine)", scaling))
+    tables.append(("First token against the conversation's length (batched engine)", history))
+    return tables
