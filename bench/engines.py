@@ -48,7 +48,7 @@ BATCH = 16
 SCALING = (1, 4, 16, 64)
 HISTORY_TOKENS = (100, 500, 2000)
 # A message of history is at most this many tokens, well inside the 2000-character limit.
-HISTORY_MESSAGE_TOKENS = 400
+HISTORY_MESSAGE_TOKENS = 300
 FILLER = "The quick brown fox jumps over the lazy dog near the river bank. "
 # llama.cpp with as many threads as torch has: the same cores for both.
 LLAMA_THREADS = int(os.environ.get("WXGPT_BENCH_LLAMA_THREADS", torch.get_num_threads()))
