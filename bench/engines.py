@@ -25,9 +25,8 @@ from typing import Any
 
 import httpx
 import torch
-from transformers.generation.streamers import BaseStreamer
 
-from bench.harness import ReplyTiming, Server, ask, percentile
+from bench.harness import ReplyTiming, Server, StepClock, ask, percentile
 from generation.default_model import DEFAULT_MODEL, default_gguf
 from generation.loading import LoadedModel, ModelSpec, load_model, load_tokenizer
 from generation.prompts import Turn
@@ -93,19 +92,6 @@ def _rss_mib(pid: int) -> float:
     return int(line.split()[1]) / 1024
 
 
-class _Clock(BaseStreamer):
-    """Notes when `generate` hands out each step's tokens (the prompt comes first)."""
-
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    def put(self, value: torch.Tensor) -> None:
-        self.calls.append(time.perf_counter())
-
-    def end(self) -> None:
-        return None
-
-
 def _generate(loaded: LoadedModel, prompts: list[str], max_new: int) -> Measured:
     """`model.generate` on these prompts as one left-padded batch, timed like sockets."""
     stop = loaded.prompt_format.stop_token_ids
@@ -116,7 +102,7 @@ def _generate(loaded: LoadedModel, prompts: list[str], max_new: int) -> Measured
     mask = torch.tensor(
         [[0] * pad + [1] * len(own) for pad, own in zip(pads, encoded, strict=True)]
     )
-    clock = _Clock()
+    clock = StepClock()
     started = time.perf_counter()
     output = loaded.model.generate(
         ids,

@@ -17,6 +17,8 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+import torch
+from transformers.generation.streamers import BaseStreamer
 from websockets.asyncio.client import ClientConnection, connect
 
 UNCAPPED = 10**6
@@ -128,6 +130,19 @@ class Server:
             open_timeout=120,
             max_size=None,
         )
+
+
+class StepClock(BaseStreamer):
+    """Notes when `generate` hands out each step's tokens (the prompt comes first)."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def put(self, value: torch.Tensor) -> None:
+        self.calls.append(time.perf_counter())
+
+    def end(self) -> None:
+        return None
 
 
 @dataclass

@@ -5,9 +5,8 @@ import statistics
 import time
 
 import torch
-from transformers.generation.streamers import BaseStreamer
 
-from bench.harness import Server, ask
+from bench.harness import Server, StepClock, ask
 from generation.loading import ModelSpec, load_model
 from generation.prompts import Turn
 from generation.sampling import SamplingParams
@@ -17,19 +16,6 @@ QUESTIONS = [
     "Name three colours of the rainbow.",
     "Write one sentence about the sea.",
 ]
-
-
-class _Clock(BaseStreamer):
-    """Notes when `generate` hands out each new token (the prompt comes first)."""
-
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    def put(self, value: torch.Tensor) -> None:
-        self.calls.append(time.perf_counter())
-
-    def end(self) -> None:
-        return None
 
 
 # Per question: first token s, whole reply s, tokens/s over the whole reply, prompt tokens.
@@ -45,7 +31,7 @@ def in_process(params: SamplingParams) -> list[Timings]:
     rows = []
     for question in [QUESTIONS[0], *QUESTIONS]:  # the first one warms the model up
         ids = loaded.prompt_format.encode([Turn("user", question)])
-        clock = _Clock()
+        clock = StepClock()
         started = time.perf_counter()
         output = loaded.model.generate(
             torch.tensor([ids]),
