@@ -152,8 +152,8 @@ def run(quick: bool) -> list[dict[str, str]]:
     message, tokens = longest_message(model)
     rows = []
     modes = (
-        ("chunks of 0.25 s (default)", "512", "0.25"),
-        ("chunks of 0.5 s", "512", "0.5"),
+        ("chunks of 0.5 s (default)", "512", "0.5"),
+        ("chunks of 0.25 s", "512", "0.25"),
         ("one piece", "100000", "0"),
     )
     for label, chunk, seconds in modes:

@@ -24,6 +24,11 @@ class SamplingParams:
     max_new_tokens: int = 256
 
     @property
+    def choice(self) -> tuple[float, int, float, float]:
+        """What decides the next token: replies alike in this are sampled together."""
+        return (self.temperature, self.top_k, self.top_p, self.repetition_penalty)
+
+    @property
     def greedy(self) -> bool:
         """Whether the most likely token is always taken."""
         return self.temperature <= 0

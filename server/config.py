@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(2000, ge=1)
     max_message_tokens: int = Field(2048, ge=1)
     prefill_chunk_tokens: int = Field(512, ge=16)
-    prefill_chunk_seconds: float = Field(0.25, ge=0, le=10)
+    prefill_chunk_seconds: float = Field(0.5, ge=0, le=10)
     max_frame_bytes: int = Field(16 * 1024, ge=256)
     resume_grace_seconds: float = Field(60.0, ge=0, le=3600)
 

@@ -477,16 +477,16 @@ class BatchingEngine:
         """Sample and stream the next token of each reply (a row of `logits` each), the
         replies of the same settings together; a failure ends only its own reply."""
         nan = torch.isnan(logits).any(dim=-1).tolist()
-        alike: dict[SamplingParams, list[int]] = {}
+        alike: dict[tuple[float, int, float, float], list[int]] = {}
         for row, reply in enumerate(replies):
             if nan[row]:
                 self._sampling_failed(reply, FloatingPointError("the model gave NaN logits"))
             else:
-                alike.setdefault(reply.params, []).append(row)
-        for params, rows in alike.items():
+                alike.setdefault(reply.params.choice, []).append(row)
+        for rows in alike.values():
             chosen = [replies[row] for row in rows]
             try:
-                tokens = params.pick(
+                tokens = chosen[0].params.pick(
                     chosen[0].processors,
                     [reply.prompt_ids + reply.completion for reply in chosen],
                     logits[rows] if len(rows) < len(replies) else logits,

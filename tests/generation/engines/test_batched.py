@@ -231,3 +231,30 @@ async def test_replies_arriving_together_are_prefilled_in_one_pass(
     assert [p.rows for p in prefills] == [1, 2]  # the running one's, then both together
     for got, want in zip(results, expected, strict=True):
         assert (got.text, got.completion_tokens) == (want.text, want.completion_tokens)
+
+
+async def test_prompts_that_fit_a_turn_go_in_whole_in_the_next_one_instead_of_being_cut(
+    loaded_tiny: LoadedModel,
+) -> None:
+    base = prompt(loaded_tiny, PROMPTS[1])
+    ids = [base[shift:] + base[:shift] for shift in range(3)]  # three prompts of one length
+    # A turn's budget holds any one of them, never two.
+    budget = len(base) + 1
+    engine = BatchingEngine(loaded_tiny, slots=4, max_waiting=0, prefill_chunk_tokens=budget)
+    with ForwardPasses(loaded_tiny.model).installed() as passes:
+        passes.hold()
+        replies = [
+            asyncio.create_task(
+                engine.generate(PreparedReply((), own, GREEDY), CancelToken(), quiet)
+            )
+            for own in ids
+        ]
+        await passes.held()  # the first prompts are in; the rest arrived meanwhile
+        passes.open()
+        await asyncio.wait_for(asyncio.gather(*replies), 60)
+    engine.close()
+    prefills = [p for p in passes.seen if not p.is_step]
+    # Every prompt went into the cache whole: no pass holds part of one.
+    lengths = {len(own) for own in ids}
+    assert all(p.tokens in lengths for p in prefills)
+    assert sum(p.rows for p in prefills) == len(ids)
