@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import torch
 
-from bench.harness import ReplyTiming, Server, StepClock, ask, percentile
+from bench.harness import ReplyTiming, Server, StepClock, ask, percentile, status_kib
 from generation.default_model import DEFAULT_MODEL, default_gguf
 from generation.loading import LoadedModel, ModelSpec, load_model, load_tokenizer
 from generation.prompts import Turn
@@ -86,12 +86,6 @@ def questions(streams: int, tag: str) -> list[str]:
     return [f"[{tag}.{i}] {QUESTIONS[i % len(QUESTIONS)]}" for i in range(streams)]
 
 
-def _rss_mib(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
-    return int(line.split()[1]) / 1024
-
-
 def _generate(loaded: LoadedModel, prompts: list[str], max_new: int) -> Measured:
     """`model.generate` on these prompts as one left-padded batch, timed like sockets."""
     stop = loaded.prompt_format.stop_token_ids
@@ -136,7 +130,6 @@ def _ceilings(name: str, max_new: int, repeats: int) -> dict[int, Measured]:
     for repeat in range(repeats):
         for streams in runs:
             runs[streams].append(_generate(loaded, questions(streams, f"g{repeat}"), max_new))
-    del loaded
     return {streams: _median(measured) for streams, measured in runs.items()}
 
 
@@ -249,9 +242,13 @@ def _llama(binary: Path, name: str, max_new: int, repeats: int) -> dict[str, dic
     try:
         with Server(env, _chat(max_new)) as server:
             paths = {"direct": _direct(llama, max_new), "remote": _sockets(server)}
+
+            def llama_mib() -> str:
+                return f"{status_kib(llama.pid, 'VmRSS') / 1024:.0f}"
+
             memory = {
-                "direct": lambda: f"{_rss_mib(llama.pid):.0f}",
-                "remote": lambda: f"{_rss_mib(llama.pid):.0f} + {server.rss_bytes() / 2**20:.0f}",
+                "direct": llama_mib,
+                "remote": lambda: f"{llama_mib()} + {server.rss_bytes() / 2**20:.0f}",
             }
             for path, run in paths.items():
                 _measure(run, BATCH, f"warm-{path}", memory[path])
@@ -262,7 +259,7 @@ def _llama(binary: Path, name: str, max_new: int, repeats: int) -> dict[str, dic
                 for streams in (1, BATCH):
                     for path, run in paths.items():
                         measured = _measure(run, streams, f"{path}{repeat}", memory[path])
-                        runs[path].setdefault(streams, []).append(measured)
+                        runs[path][streams].append(measured)
     finally:
         llama.stop()
     return {
@@ -326,13 +323,13 @@ def model_table(name: str, quick: bool) -> tuple[list[dict[str, str]], Goals, di
         _goal(
             name,
             "batched 1 socket / generate one prompt, tok/s",
-            rows_ratio(batched, generate, 1),
+            _tok_s_ratio(batched, generate, 1),
             ">= 0.95",
         ),
         _goal(
             name,
             f"batched {BATCH} sockets / generate batch of {BATCH}, tok/s",
-            rows_ratio(batched, generate, BATCH),
+            _tok_s_ratio(batched, generate, BATCH),
             ">= 0.85",
         ),
         _goal(
@@ -353,7 +350,7 @@ def model_table(name: str, quick: bool) -> tuple[list[dict[str, str]], Goals, di
                 _goal(
                     name,
                     f"remote / llama-server direct at {n}, tok/s",
-                    remote[n].tok_s / direct[n].tok_s,
+                    _tok_s_ratio(remote, direct, n),
                     ">= 0.90",
                 )
             )
@@ -369,7 +366,7 @@ def model_table(name: str, quick: bool) -> tuple[list[dict[str, str]], Goals, di
             _goal(
                 name,
                 f"remote over llama-server / batched, {BATCH} sockets, tok/s",
-                rows_ratio(remote, batched, BATCH),
+                _tok_s_ratio(remote, batched, BATCH),
                 ">= 3",
             )
         )
@@ -378,7 +375,8 @@ def model_table(name: str, quick: bool) -> tuple[list[dict[str, str]], Goals, di
     return rows, goals, batched
 
 
-def rows_ratio(mine: dict[int, Measured], theirs: dict[int, Measured], streams: int) -> float:
+def _tok_s_ratio(mine: dict[int, Measured], theirs: dict[int, Measured], streams: int) -> float:
+    """Tokens/s of one path over another's at the same number of streams."""
     return mine[streams].tok_s / theirs[streams].tok_s
 
 
@@ -404,7 +402,7 @@ async def _history_round(server: Server, name: str, target: int) -> ReplyTiming:
                 return timing
 
 
-def history_table(name: str, quick: bool) -> list[dict[str, str]]:
+def history_table(name: str) -> list[dict[str, str]]:
     """First token of the batched engine against the prompt a conversation has grown to."""
     env = _server_env(name, "batched")
     rows = []
@@ -457,7 +455,7 @@ def run(quick: bool) -> list[tuple[str, list[dict[str, str]]]]:
         tables.append((f"Model {name}", rows))
         goals += model_goals
         scaling += scaling_rows(name, batched)
-        history += history_table(name, quick)
+        history += history_table(name)
     tables.append(("Ratios against the goals (each measured in this run)", goals))
     tables.append(("How cost grows with sockets (batched engine)", scaling))
     tables.append(("First token against the conversation's length (batched engine)", history))

@@ -101,9 +101,7 @@ class Server:
     def rss_bytes(self) -> int:
         """The server process's resident memory, from /proc."""
         assert self.process is not None
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
-        return int(line.split()[1]) * 1024
+        return status_kib(self.process.pid, "VmRSS") * 1024
 
     def admin_session(self, username: str = "bench") -> str:
         """Create an admin account through `wxgpt admin create` and log it in."""
@@ -130,6 +128,13 @@ class Server:
             open_timeout=120,
             max_size=None,
         )
+
+
+def status_kib(pid: int, field: str) -> int:
+    """A memory figure of process `pid` from /proc (VmRSS resident now, VmHWM its peak)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    line = next(line for line in status.splitlines() if line.startswith(field + ":"))
+    return int(line.split()[1])
 
 
 class StepClock(BaseStreamer):

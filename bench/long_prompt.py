@@ -16,12 +16,11 @@ import itertools
 import os
 import statistics
 import time
-from pathlib import Path
 
-from bench.harness import ReplyTiming, Server, ask
+from bench.harness import ReplyTiming, Server, ask, status_kib
 from generation.engines.base import PreparedReply
 from generation.engines.batched import BatchingEngine
-from generation.loading import ModelSpec, load_model, load_tokenizer
+from generation.loading import LoadedModel, ModelSpec, load_model, load_tokenizer
 from generation.prompts import Turn
 from generation.sampling import SamplingParams
 from generation.stopping import CancelToken
@@ -52,9 +51,7 @@ def longest_message(model: str | None) -> tuple[str, int]:
 
 def _rss_mib(server: Server, field: str = "VmRSS") -> float:
     assert server.process is not None
-    status = Path(f"/proc/{server.process.pid}/status").read_text()
-    line = next(line for line in status.splitlines() if line.startswith(field + ":"))
-    return int(line.split()[1]) / 1024
+    return status_kib(server.process.pid, field) / 1024
 
 
 async def _round(server: Server, message: str) -> dict[str, float]:
@@ -132,9 +129,8 @@ async def _token_gaps(engine: BatchingEngine, other: list[int], long: list[int])
     return max(during, default=float("nan"))
 
 
-def in_engine(model: str | None, message: str, chunk: int, seconds: float) -> float:
+def in_engine(loaded: LoadedModel, message: str, chunk: int, seconds: float) -> float:
     """The longest token gap of another reply, on the batched engine in this process."""
-    loaded = load_model(ModelSpec(source=model))
     engine = BatchingEngine(
         loaded, slots=2, max_waiting=0, prefill_chunk_tokens=chunk, prefill_chunk_seconds=seconds
     )
@@ -150,6 +146,7 @@ def run(quick: bool) -> list[dict[str, str]]:
     """One row per prefill mode: the other user's gaps and the server's memory (MiB)."""
     model = os.environ.get("WXGPT_MODEL") or ("smollm2" if quick else None)
     message, tokens = longest_message(model)
+    loaded = load_model(ModelSpec(source=model))
     rows = []
     modes = (
         ("chunks of 0.5 s (default)", "512", "0.5"),
@@ -171,7 +168,7 @@ def run(quick: bool) -> list[dict[str, str]]:
             result = asyncio.run(_round(server, message))
         row = {"prefill": label, "message": f"{len(message)} chars, {tokens} tokens"}
         row.update({key: f"{value:.2f}" for key, value in result.items() if "rss" not in key})
-        gap = in_engine(model, message, int(chunk), float(seconds))
+        gap = in_engine(loaded, message, int(chunk), float(seconds))
         row["longest token gap in the engine"] = f"{gap:.2f}"
         row.update({f"{key} MiB": f"{value:.0f}" for key, value in result.items() if "rss" in key})
         row["after/before"] = f"{result['rss after'] / result['rss before']:.2f}"
