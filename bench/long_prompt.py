@@ -140,6 +140,7 @@ def in_engine(loaded: LoadedModel, message: str, chunk: int, seconds: float) -> 
         return asyncio.run(_token_gaps(engine, other, encode([Turn("user", message)])))
     finally:
         engine.close()
+        engine.join()
 
 
 def run(quick: bool) -> list[dict[str, str]]:

@@ -251,6 +251,13 @@ class BatchingEngine:
             self._closed = True
             self._arrivals.put(None)
 
+    def join(self, timeout: float | None = None) -> bool:
+        """After `close`, wait (blocking) until the decoding thread has ended, which it does
+        once the replies it holds are over; whether it has. A process that exits while the
+        thread is still in a forward pass is aborted by torch's teardown."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
     def _run(self) -> None:
         try:
             self._decode_until_closed()

@@ -258,3 +258,23 @@ async def test_prompts_that_fit_a_turn_go_in_whole_in_the_next_one_instead_of_be
     lengths = {len(own) for own in ids}
     assert all(p.tokens in lengths for p in prefills)
     assert sum(p.rows for p in prefills) == len(ids)
+
+
+async def test_a_closed_engines_thread_ends_once_its_replies_are_over(
+    loaded_tiny: LoadedModel,
+) -> None:
+    engine = BatchingEngine(loaded_tiny, slots=2, max_waiting=0)
+    cancel = CancelToken()
+    with ForwardPasses(loaded_tiny.model).installed() as passes:
+        passes.hold()
+        reply = asyncio.create_task(
+            engine.generate(PreparedReply((), prompt(loaded_tiny, "hi"), GREEDY), cancel, quiet)
+        )
+        await passes.held()
+        engine.close()
+        assert not await asyncio.to_thread(engine.join, 0.2), "a reply is still held"
+        cancel.cancel()
+        passes.open()
+        result = await asyncio.wait_for(reply, 60)
+    assert result.finish_reason == "cancelled"
+    assert await asyncio.to_thread(engine.join, 10)
