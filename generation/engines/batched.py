@@ -7,12 +7,14 @@ replies' steps for longer than one chunk (vLLM's chunked prefill), and after eac
 replies that are decoding get as much time for their steps as the chunk took before the long
 prompt goes on: while others decode, a long prompt has at most half the thread, and their
 text keeps coming at no less than half its pace. Prompts that go in whole are not held back
-by that. A chunk is at most
-`prefill_chunk_tokens`, and with `prefill_chunk_seconds` as many tokens as the last chunk's
-speed says fit in that time: the same setting suits a small model on a GPU and a larger one
-on two CPU cores. Its cache then joins a group of replies whose contexts are of similar length,
-left-padded to the longest: a short reply is never padded to a long one's context, and a
-long reply's memory goes when it ends. A finished or cancelled reply leaves at once.
+by that. A chunk is at most `prefill_chunk_tokens`, and with `prefill_chunk_seconds` as
+many tokens as the last chunk's speed says fit in that time: the same setting suits a small
+model on a GPU and a larger one on two CPU cores. While more replies wait for their first
+token than are decoding, whole prompts fill the token cap instead: a crowd arriving at once
+goes in together rather than a few per turn. A prefilled reply's cache then joins a group of
+replies whose contexts are of similar length, left-padded to the longest: a short reply is
+never padded to a long one's context, and a long reply's memory goes when it ends. A
+finished or cancelled reply leaves at once.
 
 No failure leaves a reply hanging. A forward pass that fails (out of memory, a broken
 model) ends the replies it was computing with an error and the thread goes on with the
@@ -346,8 +348,12 @@ class BatchingEngine:
         ones start at once, and a long one goes on a chunk per turn between the steps, once
         the decoding replies have had the time its last chunk took. Only a prompt longer
         than a turn's budget is cut into chunks; prompts that go in whole this turn are
-        prefilled together, in one forward pass."""
-        full = budget = self._chunk_budget()
+        prefilled together, in one forward pass. While more replies wait for their first
+        token than are decoding (a crowd arriving at once), whole prompts may fill the token
+        cap: the few decoding replies wait one longer pass so that the many do not wait a
+        turn each."""
+        timed = self._chunk_budget()
+        full = budget = self._chunk_tokens if self._newcomers_outnumber_decoders() else timed
         whole: list[_Prefill] = []
         for prefill in sorted(self._prefilling, key=lambda p: p.remaining):
             if budget == 0:
@@ -355,23 +361,28 @@ class BatchingEngine:
             if prefill.reply.cancel.cancelled:
                 prefill.reply.finish()
                 continue
-            tokens = min(prefill.remaining, budget)
-            if prefill.done == 0 and tokens == prefill.remaining:
+            if prefill.done == 0 and prefill.remaining <= budget:
                 whole.append(prefill)
+                budget -= prefill.remaining
             elif (prefill.done == 0 and prefill.remaining <= full) or self._owed_seconds > 0:
                 # A prompt that fits a whole turn goes in whole in the next one, with others.
                 continue
             else:
+                tokens = min(prefill.remaining, budget, timed)
                 self._prefill(prefill, tokens)
                 if prefill.remaining and not prefill.reply.finished:
                     self._owed_seconds = (self._seconds_per_token or 0.0) * tokens
-            budget -= tokens
+                budget -= tokens
         for together in _batches_of_little_padding(whole):
             if len(together) == 1:
                 self._prefill(together[0], together[0].remaining)
             else:
                 self._prefill_together(together)
         self._prefilling = [p for p in self._prefilling if p.remaining and not p.reply.finished]
+
+    def _newcomers_outnumber_decoders(self) -> bool:
+        decoding = sum(len(group.replies) for group in self._groups)
+        return len(self._prefilling) > decoding
 
     def _chunk_budget(self) -> int:
         """Prompt tokens to prefill this turn: the cap, or what fits in the time allowed at

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from generation.engines.base import PreparedReply
-from generation.engines.batched import BatchingEngine
+from generation.engines.batched import MIN_CHUNK_TOKENS, BatchingEngine
 from generation.engines.single import SingleEngine
 from generation.loading import LoadedModel
 from generation.prompts import Turn
@@ -258,6 +258,53 @@ async def test_prompts_that_fit_a_turn_go_in_whole_in_the_next_one_instead_of_be
     lengths = {len(own) for own in ids}
     assert all(p.tokens in lengths for p in prefills)
     assert sum(p.rows for p in prefills) == len(ids)
+
+
+async def test_a_crowd_waiting_for_first_tokens_goes_in_whole_in_one_pass_up_to_the_cap(
+    loaded_tiny: LoadedModel,
+) -> None:
+    base = prompt(loaded_tiny, PROMPTS[3])
+    crowd = [base[shift:] + base[:shift] for shift in range(4)]
+    # The time allowed fits the smallest chunk only, the cap the whole crowd.
+    assert len(base) > MIN_CHUNK_TOKENS
+    engine = BatchingEngine(
+        loaded_tiny,
+        slots=8,
+        max_waiting=0,
+        prefill_chunk_tokens=len(crowd) * len(base),
+        prefill_chunk_seconds=1e-9,
+    )
+    expected = [await solo(loaded_tiny, text, GREEDY) for text in ("hi", PROMPTS[3])]
+    with ForwardPasses(loaded_tiny.model).installed() as passes:
+        passes.hold()
+        first = asyncio.create_task(
+            engine.generate(
+                PreparedReply((), prompt(loaded_tiny, "hi"), GREEDY), CancelToken(), quiet
+            )
+        )
+        await passes.held()  # one reply's prompt; the crowd arrives meanwhile
+        start = len(passes.seen)
+        arriving = [
+            asyncio.create_task(
+                engine.generate(PreparedReply((), own, GREEDY), CancelToken(), quiet)
+            )
+            for own in crowd
+        ]
+        await asyncio.sleep(0)
+        await passes.step_until(lambda p: p.is_step and p.rows == 1 + len(crowd), since=start)
+        # One arrives while five decode: its prompt is cut to what the time allows.
+        late = asyncio.create_task(
+            engine.generate(PreparedReply((), base, GREEDY), CancelToken(), quiet)
+        )
+        await asyncio.sleep(0)
+        passes.open()
+        results = await asyncio.wait_for(asyncio.gather(first, *arriving, late), 60)
+    engine.close()
+    prefills = [p for p in passes.seen[start:] if not p.is_step]
+    assert (prefills[1].rows, prefills[1].tokens) == (len(crowd), len(base))
+    late_chunks = prefills[2:]
+    assert late_chunks and all(p.tokens <= MIN_CHUNK_TOKENS for p in late_chunks)
+    assert (results[0].text, results[1].text) == (expected[0].text, expected[1].text)
 
 
 async def test_a_closed_engines_thread_ends_once_its_replies_are_over(
