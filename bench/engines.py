@@ -96,8 +96,8 @@ class Measured:
 
 
 def questions(streams: int, tag: str) -> list[str]:
-    """`streams` questions, each starting with `tag`: a round never finds its prompts in
-    llama-server's prompt cache from the round before."""
+    """`streams` questions, each starting with `tag`: the paths compared in a round get the
+    same tag, hence the same replies; each round's own."""
     return [f"[{tag}.{i}] {QUESTIONS[i % len(QUESTIONS)]}" for i in range(streams)]
 
 
@@ -245,15 +245,18 @@ def _torch_engine(
 
 def _llama(binary: Path, name: str, max_new: int, repeats: int) -> dict[str, dict[int, Measured]]:
     """llama-server direct and wxgpt's remote engine in front of it, rounds alternated so
-    that a change in the machine's load hits both alike."""
-    log = Path(tempfile.mkdtemp(prefix="wxgpt-llama-")) / "llama-server.log"
+    that a change in the machine's load hits both alike. Both ask the same questions, so
+    their replies are the same and stop at the same token; every round starts with no
+    prompt cached, so neither finds the other's."""
+    workdir = Path(tempfile.mkdtemp(prefix="wxgpt-llama-"))
     llama = LlamaServer(
         binary,
         default_gguf(name),
-        log,
+        workdir / "llama-server.log",
         parallel=BATCH,
         context=SLOT_CONTEXT * BATCH,
         threads=LLAMA_THREADS,
+        extra=("--slot-save-path", str(workdir), "--cache-ram", "0"),
     ).start()
     env = _server_env(
         name, "remote", WXGPT_INFERENCE_URL=llama.url, WXGPT_MODEL=str(default_gguf(name))
@@ -270,14 +273,16 @@ def _llama(binary: Path, name: str, max_new: int, repeats: int) -> dict[str, dic
                 "remote": lambda: f"{llama_mib()} + {server.rss_bytes() / 2**20:.0f}",
             }
             for path, run in paths.items():
-                _measure(run, BATCH, f"warm-{path}", memory[path])
+                llama.forget_prompts()
+                _measure(run, BATCH, "warm", memory[path])
             runs: dict[str, dict[int, list[Measured]]] = {
                 path: {1: [], BATCH: []} for path in paths
             }
             for repeat in range(repeats):
                 for streams in (1, BATCH):
                     for path, run in paths.items():
-                        measured = _measure(run, streams, f"{path}{repeat}", memory[path])
+                        llama.forget_prompts()
+                        measured = _measure(run, streams, f"llama{repeat}", memory[path])
                         runs[path][streams].append(measured)
     finally:
         llama.stop()

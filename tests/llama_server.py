@@ -95,6 +95,15 @@ class LlamaServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def forget_prompts(self) -> None:
+        """Erase every slot's cached prompt, so that the next requests are prefilled whole
+        (llama-server must run with `--slot-save-path` and `--cache-ram 0`)."""
+        for slot in self.slots():
+            answer = httpx.post(
+                f"{self.origin}/slots/{slot['id']}", params={"action": "erase"}, timeout=30
+            )
+            answer.raise_for_status()
+
     def slots(self) -> list[dict[str, Any]]:
         """Each slot as llama-server reports it: is_processing, id_task, tokens decoded."""
         answer = httpx.get(self.origin + "/slots", timeout=30)
