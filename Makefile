@@ -106,13 +106,16 @@ screenshots: install system-packages ui
 # (README: Remote inference, llama.cpp). Built once into the cache; `make llama-server` again
 # is a no-op unless the CPU flags changed. The flags are explicit: a GGML_NATIVE build crashed
 # on this machine in batched prompt processing. AVX512 is used where /proc/cpuinfo has it
-# (it doubled llama-server's speed here); another CPU: override LLAMA_CPU_FLAGS.
+# (it doubled llama-server's speed here), and with it VNNI's int8 dot products and BF16;
+# another CPU: override LLAMA_CPU_FLAGS.
 LLAMA_CPP_PYTHON_VERSION ?= 0.3.36
 LLAMA_CPP_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/wxgpt/llama-cpp-python-$(LLAMA_CPP_PYTHON_VERSION)
 LLAMA_SERVER := $(LLAMA_CPP_DIR)/build/bin/llama-server
-LLAMA_AVX512 := $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo -DGGML_AVX512=ON)
+# $(call cpu_has,FLAG,CMAKE_OPTION): the option where /proc/cpuinfo lists the flag.
+cpu_has = $(shell grep -qw $(1) /proc/cpuinfo 2>/dev/null && echo -D$(2)=ON)
 LLAMA_CPU_FLAGS ?= -DGGML_NATIVE=OFF -DGGML_SSE42=ON -DGGML_AVX=ON -DGGML_AVX2=ON \
-	-DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON $(LLAMA_AVX512)
+	-DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON $(call cpu_has,avx512f,GGML_AVX512) \
+	$(call cpu_has,avx512_vnni,GGML_AVX512_VNNI) $(call cpu_has,avx512_bf16,GGML_AVX512_BF16)
 LLAMA_BUILD_JOBS ?= 2
 LLAMA_FLAGS_USED := $(LLAMA_CPP_DIR)/cpu-flags
 
