@@ -5,9 +5,11 @@ with the length of a conversation.
 The ceilings are `model.generate` in this process (one prompt, and a static batch of 16 left-
 padded prompts, in the dtype the server loads) and `llama-server` driven directly at 1 and
 16 streams (when `make llama-server` built it). wxgpt runs each engine behind `/ws/chat`:
-single, batched, and remote in front of that llama-server. Everything is greedy, asks the
-same questions and stops at the same length; only wxgpt's replies may stop earlier at the
-model's end of turn, and tokens/s counts the tokens each path delivered. The servers release
+single, batched, and remote in front of that llama-server. A ceiling and the engine measured
+against it take turns round by round, asking the same questions: the host's load moves over
+minutes, and so would a ratio of rounds run apart. Everything is greedy and stops at the
+same length; wxgpt's replies and generate's stop earlier at the model's end of turn, and
+tokens/s counts the tokens each path delivered. The servers release
 text in the smallest checked pieces (`WXGPT_OUTPUT_CHECK_CHARS=8`, README: Content safety):
 their first token is the first delta, which carries a piece of at least 8 characters. So
 llama-server direct is also timed to its first 8 characters, what the same user would see
@@ -57,6 +59,8 @@ SLOT_CONTEXT = 1024
 # The smallest piece of text the servers release (WXGPT_OUTPUT_CHECK_CHARS).
 PIECE_CHARS = 8
 Round = Callable[[list[str]], Coroutine[Any, Any, list[ReplyTiming]]]
+# One path's round at a number of streams, asking the questions of a tag.
+Measure = Callable[[int, str], "Measured"]
 Goals = list[dict[str, str]]
 
 
@@ -138,19 +142,30 @@ def _generate(loaded: LoadedModel, prompts: list[str], max_new: int) -> Measured
     return Measured.of(timings, f"{peak:.0f}")
 
 
-def _ceilings(name: str, max_new: int, repeats: int) -> dict[int, Measured]:
-    loaded = load_model(ModelSpec(source=name))
-    _generate(loaded, questions(1, "warm"), 4)
-    runs: dict[int, list[Measured]] = {1: [], BATCH: []}
-    for repeat in range(repeats):
-        for streams in runs:
-            runs[streams].append(_generate(loaded, questions(streams, f"g{repeat}"), max_new))
-    return {streams: _median(measured) for streams, measured in runs.items()}
-
-
 def _median(runs: list[Measured]) -> Measured:
     ordered = sorted(runs, key=lambda measured: measured.tok_s)
     return ordered[len(ordered) // 2]
+
+
+def _alternated(
+    paths: dict[str, tuple[Measure, tuple[int, ...]]], repeats: int
+) -> dict[str, dict[int, Measured]]:
+    """Each path at each of its numbers of streams, the paths taking turns at every number
+    and asking the same questions, so that a change in the machine's load hits them alike;
+    the median of `repeats` rounds."""
+    levels = sorted({streams for _, counts in paths.values() for streams in counts})
+    runs: dict[str, dict[int, list[Measured]]] = {
+        path: {streams: [] for streams in counts} for path, (_, counts) in paths.items()
+    }
+    for repeat in range(repeats):
+        for streams in levels:
+            for path, (measure, counts) in paths.items():
+                if streams in counts:
+                    runs[path][streams].append(measure(streams, f"r{repeat}"))
+    return {
+        path: {streams: _median(measured) for streams, measured in by_streams.items()}
+        for path, by_streams in runs.items()
+    }
 
 
 async def _direct_reply(
@@ -230,17 +245,29 @@ def _chat(max_new: int) -> dict[str, object]:
 
 
 def _torch_engine(
-    name: str, engine: str, levels: tuple[int, ...], max_new: int, repeats: int
-) -> dict[int, Measured]:
+    name: str,
+    engine: str,
+    levels: tuple[int, ...],
+    max_new: int,
+    repeats: int,
+    ceiling: LoadedModel | None = None,
+) -> dict[str, dict[int, Measured]]:
+    """wxgpt on a torch engine at each number of sockets; with `ceiling`, that model's
+    `generate` for one prompt and a batch of 16 (the ceilings) in the same rounds."""
     with Server(_server_env(name, engine), _chat(max_new)) as server:
         run = _sockets(server)
         memory = lambda: f"{server.rss_bytes() / 2**20:.0f}"  # noqa: E731
         _measure(run, 2, "warm", memory)
-        runs: dict[int, list[Measured]] = {streams: [] for streams in levels}
-        for repeat in range(repeats):
-            for streams in levels:
-                runs[streams].append(_measure(run, streams, f"{engine}{repeat}", memory))
-    return {streams: _median(measured) for streams, measured in runs.items()}
+        paths: dict[str, tuple[Measure, tuple[int, ...]]] = {
+            engine: (lambda streams, tag: _measure(run, streams, tag, memory), levels)
+        }
+        if ceiling is not None:
+            _generate(ceiling, questions(1, "warm"), 4)
+            paths["generate"] = (
+                lambda streams, tag: _generate(ceiling, questions(streams, tag), max_new),
+                (1, BATCH),
+            )
+        return _alternated(paths, repeats)
 
 
 def _llama(binary: Path, name: str, max_new: int, repeats: int) -> dict[str, dict[int, Measured]]:
@@ -272,24 +299,19 @@ def _llama(binary: Path, name: str, max_new: int, repeats: int) -> dict[str, dic
                 "direct": llama_mib,
                 "remote": lambda: f"{llama_mib()} + {server.rss_bytes() / 2**20:.0f}",
             }
-            for path, run in paths.items():
-                llama.forget_prompts()
-                _measure(run, BATCH, "warm", memory[path])
-            runs: dict[str, dict[int, list[Measured]]] = {
-                path: {1: [], BATCH: []} for path in paths
-            }
-            for repeat in range(repeats):
-                for streams in (1, BATCH):
-                    for path, run in paths.items():
-                        llama.forget_prompts()
-                        measured = _measure(run, streams, f"llama{repeat}", memory[path])
-                        runs[path][streams].append(measured)
+
+            def afresh(path: str) -> Measure:
+                def measure(streams: int, tag: str) -> Measured:
+                    llama.forget_prompts()
+                    return _measure(paths[path], streams, tag, memory[path])
+
+                return measure
+
+            for path in paths:
+                afresh(path)(BATCH, "warm")
+            return _alternated({path: (afresh(path), (1, BATCH)) for path in paths}, repeats)
     finally:
         llama.stop()
-    return {
-        path: {streams: _median(measured) for streams, measured in by_streams.items()}
-        for path, by_streams in runs.items()
-    }
 
 
 def _row(label: str, streams: int, measured: Measured, ceiling: Measured | None) -> dict[str, str]:
@@ -328,10 +350,12 @@ def model_table(name: str, quick: bool) -> tuple[list[dict[str, str]], Goals, di
     max_new = 24 if quick else 64
     repeats = 1 if quick else 3
     levels = SCALING[:-1] if quick else SCALING
-    generate = _ceilings(name, max_new, repeats)
     # One round: the single engine takes 16 replies one after another, and is no goal.
-    single = _torch_engine(name, "single", (1, BATCH), max_new, 1)
-    batched = _torch_engine(name, "batched", levels, max_new, repeats)
+    single = _torch_engine(name, "single", (1, BATCH), max_new, 1)["single"]
+    ceiling = load_model(ModelSpec(source=name))
+    measured = _torch_engine(name, "batched", levels, max_new, repeats, ceiling)
+    del ceiling  # its weights go before llama-server loads its own
+    batched, generate = measured["batched"], measured["generate"]
     rows = [
         _row("generate, one prompt (ceiling)", 1, generate[1], None),
         _row(f"generate, static batch of {BATCH} (ceiling)", BATCH, generate[BATCH], None),
