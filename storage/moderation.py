@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+from storage.instants import in_utc
 from storage.models import CaseKind, CaseState, ModerationCase
 
 
@@ -54,9 +55,9 @@ async def list_cases(
     if user_id is not None:
         query = query.filter(user_id=user_id)
     if since is not None:
-        query = query.filter(created_at__gte=since)
+        query = query.filter(created_at__gte=in_utc(since))
     if until is not None:
-        query = query.filter(created_at__lt=until)
+        query = query.filter(created_at__lt=in_utc(until))
     total = await query.count()
     cases = (
         await query.order_by("-id").offset(offset).limit(limit).prefetch_related("user", "message")

@@ -1,13 +1,14 @@
 """Invitations on SQLite and PostgreSQL: codes, once per invitee, the inviter's daily cap."""
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from storage.invitations import invite_code_of, reward_invitation
 from storage.models import LedgerReason, QuotaLedger, User
 from storage.users import get_or_create_user
 
-DAY_START = datetime.now(UTC) - timedelta(hours=1)
+# An hour ago, written in a zone ahead of UTC: its digits are later than now's in UTC.
+DAY_START = (datetime.now(UTC) - timedelta(hours=1)).astimezone(timezone(timedelta(hours=14)))
 
 
 async def _user(name: str) -> int:
