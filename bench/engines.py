@@ -66,9 +66,10 @@ Goals = list[dict[str, str]]
 
 @dataclass
 class DirectTiming(ReplyTiming):
-    """A reply straight from llama-server, also timed to its first PIECE_CHARS characters."""
+    """A reply straight from llama-server, also timed to its first PIECE_CHARS characters (a
+    shorter reply: to its end, when wxgpt would release it whole)."""
 
-    piece_at: float = 0.0
+    piece_at: float | None = None
 
 
 @dataclass
@@ -87,7 +88,11 @@ class Measured:
     def of(cls, timings: list[ReplyTiming], memory_mib: str) -> "Measured":
         """From the first question sent to the last reply ended: connecting is not counted."""
         first = [timing.first_token_s for timing in timings]
-        pieces = [t.piece_at - t.sent for t in timings if isinstance(t, DirectTiming)]
+        pieces = [
+            t.piece_at - t.sent
+            for t in timings
+            if isinstance(t, DirectTiming) and t.piece_at is not None
+        ]
         elapsed = max(timing.ended for timing in timings) - min(t.sent for t in timings)
         return cls(
             tok_s=sum(timing.completion_tokens for timing in timings) / elapsed,
@@ -190,11 +195,13 @@ async def _direct_reply(
             if chunk["choices"] and (text := chunk["choices"][0]["delta"].get("content")):
                 timing.arrivals.append(time.perf_counter())
                 characters += len(text)
-                if characters >= PIECE_CHARS and not timing.piece_at:
+                if characters >= PIECE_CHARS and timing.piece_at is None:
                     timing.piece_at = timing.arrivals[-1]
             if chunk.get("usage"):
                 timing.completion_tokens = chunk["usage"]["completion_tokens"]
     timing.ended = time.perf_counter()
+    if timing.piece_at is None:
+        timing.piece_at = timing.ended
     return timing
 
 
