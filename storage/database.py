@@ -8,6 +8,7 @@ from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
 
 from storage.errors import DatabaseUnavailable
+from storage.instants import write_times_in_utc
 
 APP = "models"
 CONNECTION = "default"
@@ -32,6 +33,7 @@ def tortoise_config(db_url: str) -> dict[str, Any]:
 def _connection_config(db_url: str) -> str | dict[str, Any]:
     if not _is_sqlite(db_url):
         return db_url
+    write_times_in_utc()
     # Tortoise runs every SQLite credential as a PRAGMA on the connection it opens.
     config: dict[str, Any] = expand_db_url(db_url)
     config["credentials"].update(SQLITE_PRAGMAS)

@@ -10,7 +10,6 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from storage.errors import UserNotFound
-from storage.instants import in_utc
 from storage.models import LedgerReason, QuotaLedger, User
 
 # Letters and digits that cannot be mistaken for one another when a code is read out.
@@ -71,7 +70,7 @@ async def reward_invitation(
             user_id=inviter.id,
             reason=LedgerReason.INVITE,
             client_msg_id__startswith="invitee:",
-            created_at__gte=in_utc(day_start),
+            created_at__gte=day_start,
         ).count()
         inviter_reward = reward if rewarded_today < daily_cap else 0
         if inviter_reward:

@@ -2,7 +2,6 @@
 
 from datetime import UTC, datetime, timedelta
 
-from storage.instants import in_utc
 from storage.models import CaseKind, CaseState, ModerationCase
 
 
@@ -55,9 +54,9 @@ async def list_cases(
     if user_id is not None:
         query = query.filter(user_id=user_id)
     if since is not None:
-        query = query.filter(created_at__gte=in_utc(since))
+        query = query.filter(created_at__gte=since)
     if until is not None:
-        query = query.filter(created_at__lt=in_utc(until))
+        query = query.filter(created_at__lt=until)
     total = await query.count()
     cases = (
         await query.order_by("-id").offset(offset).limit(limit).prefetch_related("user", "message")

@@ -14,7 +14,6 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from storage.errors import StorageError
-from storage.instants import in_utc
 from storage.models import LedgerReason, Order, OrderState, Product, QuotaLedger, User
 
 
@@ -209,7 +208,7 @@ async def revenue_per_day(now: datetime, zone: tzinfo, days: int = 14) -> list[t
     start = datetime.combine(first_day, datetime.min.time(), zone)
     per_day = {(first_day + timedelta(days=i)).isoformat(): 0 for i in range(days)}
     # Summed in Python, as directory.stats does: portable, and bounded to `days` of orders.
-    paid = await Order.filter(state=OrderState.PAID, paid_at__gte=in_utc(start)).values_list(
+    paid = await Order.filter(state=OrderState.PAID, paid_at__gte=start).values_list(
         "paid_at", "amount_fen"
     )
     for moment, amount in paid:
