@@ -61,6 +61,8 @@ BROADCAST = "all"
 # far more than any reply needs.
 STREAM_MAXLEN = 20_000
 RECONNECT_DELAY_S = 1.0
+# How long start() waits for Redis to confirm the command subscriptions.
+SUBSCRIBED_WITHIN_S = 10.0
 
 
 class RedisCoordinator(Coordinator):
@@ -89,6 +91,7 @@ class RedisCoordinator(Coordinator):
         self._down: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._on_command: CommandHandler | None = None
+        self._subscribed = asyncio.Event()
         self._renew = self._redis.register_script(_RENEW)
         self._release = self._redis.register_script(_RELEASE)
         self._incr = self._redis.register_script(_INCR)
@@ -108,6 +111,16 @@ class RedisCoordinator(Coordinator):
             asyncio.create_task(self._heartbeat_forever(), name="wxgpt-coordination-heartbeat"),
             asyncio.create_task(self._listen_forever(), name="wxgpt-coordination-commands"),
         ]
+        if self._down is None:
+            # A command published before Redis has the subscription reaches nobody: the
+            # replica only counts as started once it hears its commands.
+            try:
+                await asyncio.wait_for(self._subscribed.wait(), SUBSCRIBED_WITHIN_S)
+            except TimeoutError:
+                logger.warning(
+                    "Redis did not confirm the command subscriptions within %.0f s",
+                    SUBSCRIBED_WITHIN_S,
+                )
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -174,10 +187,13 @@ class RedisCoordinator(Coordinator):
         channels = [self._key(f"cmd:{self.replica_id}"), self._key(f"cmd:{BROADCAST}")]
         while True:
             try:
-                async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                async with self._redis.pubsub() as pubsub:
                     await pubsub.subscribe(*channels)
                     async for message in pubsub.listen():
-                        await self._deliver(message["data"])
+                        if message["type"] == "message":
+                            await self._deliver(message["data"])
+                        elif message["type"] == "subscribe" and message["data"] == len(channels):
+                            self._subscribed.set()
             except (RedisError, OSError) as exc:
                 if self._down is None:
                     logger.warning("Redis command channel lost: %s", exc)
