@@ -13,6 +13,7 @@ delta's gap was before replies went out in checked pieces.
 
 import asyncio
 import itertools
+import math
 import os
 import statistics
 import time
@@ -168,7 +169,14 @@ def run(quick: bool) -> list[dict[str, str]]:
         with Server(env, chat) as server:
             result = asyncio.run(_round(server, message))
         row = {"prefill": label, "message": f"{len(message)} chars, {tokens} tokens"}
-        row.update({key: f"{value:.2f}" for key, value in result.items() if "rss" not in key})
+        # A gap with no pair of arrivals around it: the other reply had ended.
+        row.update(
+            {
+                key: "ended first" if math.isnan(value) else f"{value:.2f}"
+                for key, value in result.items()
+                if "rss" not in key
+            }
+        )
         gap = in_engine(loaded, message, int(chunk), float(seconds))
         row["longest token gap in the engine"] = f"{gap:.2f}"
         row.update({f"{key} MiB": f"{value:.0f}" for key, value in result.items() if "rss" in key})
