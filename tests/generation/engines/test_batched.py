@@ -132,18 +132,25 @@ async def test_disconnect_cancels_only_that_reply(
     async def note(text: str) -> None:
         first_piece.set()
 
-    gone = asyncio.create_task(
-        batched.generate(PreparedReply((), prompt(loaded_tiny, PROMPTS[3]), long), dropped, note)
-    )
-    staying = asyncio.create_task(
-        batched.generate(
-            PreparedReply((), prompt(loaded_tiny, PROMPTS[1]), long), CancelToken(), quiet
+    with ForwardPasses(loaded_tiny.model).installed() as passes:
+        # A pass at a time until the first piece is out, so both replies are mid-way however
+        # fast the engine's thread runs against the event loop.
+        passes.hold()
+        gone = asyncio.create_task(
+            batched.generate(
+                PreparedReply((), prompt(loaded_tiny, PROMPTS[3]), long), dropped, note
+            )
         )
-    )
-    await first_piece.wait()
-    gone.cancel()  # what the chat socket does when the client goes away
-    with pytest.raises(asyncio.CancelledError):
-        await gone
+        staying = asyncio.create_task(
+            batched.generate(
+                PreparedReply((), prompt(loaded_tiny, PROMPTS[1]), long), CancelToken(), quiet
+            )
+        )
+        await passes.step_until(lambda _: first_piece.is_set())
+        gone.cancel()  # what the chat socket does when the client goes away
+        passes.open()
+        with pytest.raises(asyncio.CancelledError):
+            await gone
     assert dropped.steps_after_cancel is not None and dropped.steps_after_cancel <= 1
     assert dropped.steps < 60
     result = await staying
@@ -171,10 +178,18 @@ async def test_a_new_reply_joins_a_running_batch(
             started,
         )
     )
-    await long_started.wait()
-    joined = await batched.generate(
-        PreparedReply((), prompt(loaded_tiny, PROMPTS[3]), short), CancelToken(), quiet
-    )
+    with ForwardPasses(loaded_tiny.model).installed() as passes:
+        # The long reply goes a pass at a time until it has begun, then waits for the newcomer.
+        passes.hold()
+        await passes.step_until(lambda _: long_started.is_set())
+        joining = asyncio.create_task(
+            batched.generate(
+                PreparedReply((), prompt(loaded_tiny, PROMPTS[3]), short), CancelToken(), quiet
+            )
+        )
+        await asyncio.sleep(0)
+        passes.open()
+        joined = await joining
     assert not long.done(), "the newcomer finished while the long reply was still decoding"
     assert joined.text == expected.text
     assert (await long).completion_tokens == 600

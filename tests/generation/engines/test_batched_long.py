@@ -21,7 +21,7 @@ CHUNK = 256
 LONG_PROMPT = 4000
 SHORT = SamplingParams(temperature=0, repetition_penalty=1.3, max_new_tokens=120)
 # Room to decode through a whole long prefill, however many steps each chunk is owed.
-OPEN_ENDED = SamplingParams(temperature=0, repetition_penalty=1.3, max_new_tokens=3000)
+OPEN_ENDED = SamplingParams(temperature=0, repetition_penalty=1.3, max_new_tokens=6000)
 LONG = SamplingParams(temperature=0, repetition_penalty=1.3, max_new_tokens=20)
 
 
