@@ -152,12 +152,14 @@ async def text_at_the_gate(ws: ClientConnection, gate: StepFile, passes: int) ->
 
 
 async def all_text_so_far(ws: ClientConnection) -> str:
-    """The deltas that arrive until the socket goes quiet (the gate holds the model)."""
+    """The first delta, however long the replica takes to check and send it, then those that
+    arrive until the socket goes quiet (the gate holds the model)."""
+    frame = await recv(ws)
     text = ""
     while True:
+        assert frame["type"] == "delta", frame
+        text += frame["text"]
         try:
             frame = await recv(ws, timeout=1.0)
         except TimeoutError:
             return text
-        assert frame["type"] == "delta", frame
-        text += frame["text"]

@@ -202,7 +202,7 @@ async def test_ops_kick_stop_and_ban_reach_the_right_replica(three: Replicas) ->
         return rows if {carol, dave} <= set(rows) else None
 
     for replica in (one, two):
-        rows = await eventually(lambda r=replica: rows_by_user(r), timeout=2.5)
+        rows = await eventually(lambda r=replica: rows_by_user(r))
         assert (rows[carol]["replica"], rows[dave]["replica"]) == ("one", "two")
 
     async with connect(two.ws_url.replace("/ws/chat", "/ws/ops"), additional_headers=admin) as ops:

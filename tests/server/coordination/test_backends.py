@@ -182,7 +182,7 @@ async def test_a_crashed_replica_lets_go_of_its_leases_after_one_lease(tmp_path:
             await until(lambda: survivor.claim("busy:1"), timeout=LEASE * 3)
             # Killed between renewing its own key and its leases, the replica's key can
             # outlive the lease by one heartbeat.
-            await until(lambda: _is_false(survivor.replica_alive("crashed")), timeout=LEASE)
+            await until(lambda: _is_false(survivor.replica_alive("crashed")), timeout=LEASE * 3)
             assert await survivor.other_rows() == []
         finally:
             await survivor.close()
