@@ -1,5 +1,8 @@
 """Several sequences' KV caches side by side, left-padded to one length, stepped together."""
 
+import functools
+import inspect
+from collections.abc import Callable
 from typing import Any, TypeGuard
 
 import torch
@@ -17,6 +20,18 @@ def check_joinable(config: PreTrainedConfig) -> None:
     layers = DynamicCache(config=config).layers
     if not layers or not all(_is_plain(layer) for layer in layers):
         raise _unsupported(layers)
+
+
+def cache_argument(model: Any, cache: DynamicCache | None) -> dict[str, DynamicCache | None]:
+    """`cache` as the model's forward pass is given it: transformers names it `cache` from
+    5.24 on (the old name, `past_key_values`, goes in 5.40), and wxgpt runs on 5.x before too."""
+    return {_cache_keyword(type(model).forward): cache}
+
+
+@functools.cache
+def _cache_keyword(forward: Callable[..., object]) -> str:
+    parameters = inspect.signature(forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
 
 
 # A row may be padded to twice its own length, or this many tokens more if that is more:
@@ -138,8 +153,8 @@ class BatchCache:
             input_ids=torch.tensor(last_tokens, device=device).unsqueeze(1),
             attention_mask=mask,
             position_ids=torch.tensor(self.positions, device=device).unsqueeze(1),
-            past_key_values=self.cache,
             use_cache=True,
+            **cache_argument(model, self.cache),
         )
         self.mask = mask
         self.positions = [position + 1 for position in self.positions]

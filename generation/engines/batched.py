@@ -45,7 +45,12 @@ from generation.engines.base import (
     NoEvents,
     PreparedReply,
 )
-from generation.engines.batch_cache import BatchCache, check_joinable, split_rows
+from generation.engines.batch_cache import (
+    BatchCache,
+    cache_argument,
+    check_joinable,
+    split_rows,
+)
 from generation.engines.memory import give_back_freed_memory
 from generation.engines.prompting import PromptPreparer
 from generation.errors import EngineClosed, EngineFailed
@@ -407,8 +412,8 @@ class BatchingEngine:
             output = self.loaded.model(
                 input_ids=ids,
                 attention_mask=torch.ones((1, start + tokens), dtype=torch.long, device=device),
-                past_key_values=prefill.cache,
                 use_cache=True,
+                **cache_argument(self.loaded.model, prefill.cache),
                 **self._prefill_kwargs,
             )
             prefill.done += tokens
@@ -450,8 +455,8 @@ class BatchingEngine:
                 input_ids=ids,
                 attention_mask=mask,
                 position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
-                past_key_values=cache,
                 use_cache=True,
+                **cache_argument(self.loaded.model, cache),
                 **self._prefill_kwargs,
             )
             logits = output.logits[:, -1].to(dtype=torch.float32)
