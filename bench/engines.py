@@ -32,7 +32,8 @@ import torch
 
 from bench.harness import ReplyTiming, Server, StepClock, ask, percentile, status_kib
 from generation.default_model import DEFAULT_MODEL, default_gguf
-from generation.loading import LoadedModel, ModelSpec, load_model, load_tokenizer
+from generation.loading import LoadedModel, load_model, load_tokenizer
+from generation.model_spec import ModelSpec
 from generation.prompts import Turn
 from tests.llama_server import BUILD_HINT, LlamaServer, llama_server_binary
 

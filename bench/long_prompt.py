@@ -21,7 +21,8 @@ import time
 from bench.harness import ReplyTiming, Server, ask, status_kib
 from generation.engines.base import PreparedReply
 from generation.engines.batched import BatchingEngine
-from generation.loading import LoadedModel, ModelSpec, load_model, load_tokenizer
+from generation.loading import LoadedModel, load_model, load_tokenizer
+from generation.model_spec import ModelSpec
 from generation.prompts import Turn
 from generation.sampling import SamplingParams
 from generation.stopping import CancelToken

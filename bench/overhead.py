@@ -7,7 +7,8 @@ import time
 import torch
 
 from bench.harness import Server, StepClock, ask
-from generation.loading import ModelSpec, load_model
+from generation.loading import load_model
+from generation.model_spec import ModelSpec
 from generation.prompts import Turn
 from generation.sampling import SamplingParams
 

@@ -29,6 +29,7 @@ from generation.default_model import (
     is_converted,
 )
 from generation.errors import ModelNotFound
+from generation.model_spec import ModelSpec
 from generation.prompts import PromptFormat, context_size_of, make_format
 
 logger = logging.getLogger(__name__)
@@ -46,19 +47,6 @@ class LoadedModel:
     prompt_format: PromptFormat
     context_size: int
     device: str
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What to load: `source` is a bundled model's short name, a folder or a hub id; None
-    means the bundled default."""
-
-    source: str | None = None
-    allow_download: bool = False
-    cache_dir: Path | None = None
-    prompt_format: str = "auto"
-    device: str = "auto"
-    dtype: str = "auto"
 
 
 def check_available(spec: ModelSpec, *, find_package: FindPackage = installed_package_dir) -> None:

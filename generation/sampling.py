@@ -1,16 +1,8 @@
-"""Sampling settings for one reply and their translation into `generate` arguments."""
+"""Sampling settings for one reply and their translation into `generate` arguments (plain
+values: the server's settings and commands read them without loading torch)."""
 
 from dataclasses import dataclass
 from typing import Any
-
-import torch
-from transformers import (
-    LogitsProcessorList,
-    RepetitionPenaltyLogitsProcessor,
-    TemperatureLogitsWarper,
-    TopKLogitsWarper,
-    TopPLogitsWarper,
-)
 
 
 @dataclass(frozen=True)
@@ -48,35 +40,3 @@ class SamplingParams:
             "top_k": self.top_k,
             "top_p": self.top_p,
         }
-
-    def logits_processors(self) -> LogitsProcessorList:
-        """The processors `generate` builds from `generate_kwargs`, in its order."""
-        processors = LogitsProcessorList()
-        if self.repetition_penalty != 1.0:
-            processors.append(RepetitionPenaltyLogitsProcessor(self.repetition_penalty))
-        if self.greedy:
-            return processors
-        if self.temperature != 1.0:
-            processors.append(TemperatureLogitsWarper(self.temperature))
-        if self.top_k != 0:
-            processors.append(TopKLogitsWarper(self.top_k))
-        if self.top_p < 1.0:
-            processors.append(TopPLogitsWarper(self.top_p))
-        return processors
-
-    def pick(
-        self, processors: LogitsProcessorList, histories: list[list[int]], logits: torch.Tensor
-    ) -> list[int]:
-        """The next token of each row, given its ids so far and the float32 logits of its
-        last position (rows, vocab), all rows with these settings and `processors`."""
-        width = max(len(ids) for ids in histories)
-        # Rows are padded with their own last id: the repetition penalty counts each id in a
-        # row once, so the padding changes no score.
-        padded = [ids + ids[-1:] * (width - len(ids)) for ids in histories]
-        history = torch.tensor(padded, dtype=torch.long, device=logits.device)
-        scores = processors(history, logits)  # type: ignore[arg-type]
-        if self.greedy:
-            picked = scores.argmax(dim=-1)
-        else:
-            picked = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
-        return [int(token) for token in picked.tolist()]

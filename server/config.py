@@ -8,9 +8,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from generation.engines import EngineKind
-from generation.engines.base import EngineConfig, EngineEvents, NoEvents, RemoteSpec
-from generation.loading import ModelSpec
+from generation.engine_config import EngineConfig, EngineEvents, EngineKind, NoEvents, RemoteSpec
+from generation.model_spec import ModelSpec
 
 DEV_SECRET = "wxgpt-development-secret-do-not-use-in-production"
 

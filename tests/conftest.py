@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
-from generation.loading import LoadedModel, ModelSpec, load_model
+from generation.loading import LoadedModel, load_model
+from generation.model_spec import ModelSpec
 from tests.generation.tokenizers import build_chat_template_tokenizer
 from tests.inference_engine import ServeProcess
 from tests.tiny_model import build_tiny_gpt2

@@ -5,11 +5,10 @@ loops), so an engine's dependencies load only where it runs.
 """
 
 import importlib
-from typing import Literal, Protocol, cast, get_args
+from typing import Protocol, cast, get_args
 
-from generation.engines.base import EngineConfig, EngineHealth, ReplyEngine
-
-EngineKind = Literal["single", "batched", "remote"]
+from generation.engine_config import EngineConfig, EngineKind
+from generation.engines.base import EngineHealth, ReplyEngine
 
 ENGINES: dict[str, str] = {
     "single": "generation.engines.single:SingleEngine",

@@ -35,16 +35,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from transformers import DynamicCache, LogitsProcessorList
+from transformers import DynamicCache
 
-from generation.engines.base import (
-    EngineConfig,
-    EngineEvents,
-    EngineHealth,
-    EngineInfo,
-    NoEvents,
-    PreparedReply,
-)
+from generation.engine_config import EngineConfig, EngineEvents, NoEvents
+from generation.engines.base import EngineHealth, EngineInfo, PreparedReply
 from generation.engines.batch_cache import (
     BatchCache,
     cache_argument,
@@ -53,6 +47,7 @@ from generation.engines.batch_cache import (
 )
 from generation.engines.memory import give_back_freed_memory
 from generation.engines.prompting import PromptPreparer
+from generation.engines.token_picking import TokenPicker
 from generation.errors import EngineClosed, EngineFailed
 from generation.loading import LoadedModel, load_model
 from generation.prompts import Turn
@@ -81,7 +76,7 @@ class _Reply:
     stream: TokenStream
     loop: asyncio.AbstractEventLoop
     done: "asyncio.Future[list[int]]"
-    processors: LogitsProcessorList
+    picker: TokenPicker
     completion: list[int] = field(default_factory=list)
     finished: bool = False
 
@@ -234,7 +229,7 @@ class BatchingEngine:
             stream=stream,
             loop=loop,
             done=loop.create_future(),
-            processors=request.params.logits_processors(),
+            picker=TokenPicker(request.params),
         )
         with self._handover:
             if self._failure is not None:
@@ -509,8 +504,7 @@ class BatchingEngine:
         for rows in alike.values():
             chosen = [replies[row] for row in rows]
             try:
-                tokens = chosen[0].params.pick(
-                    chosen[0].processors,
+                tokens = chosen[0].picker.pick(
                     [reply.prompt_ids + reply.completion for reply in chosen],
                     logits[rows] if len(rows) < len(replies) else logits,
                 )

@@ -17,14 +17,8 @@ from typing import Any
 
 import httpx
 
-from generation.engines.base import (
-    EngineConfig,
-    EngineEvents,
-    EngineHealth,
-    EngineInfo,
-    PreparedReply,
-    RemoteSpec,
-)
+from generation.engine_config import EngineConfig, EngineEvents, RemoteSpec
+from generation.engines.base import EngineHealth, EngineInfo, PreparedReply
 from generation.engines.openai_api import (
     COMMON_NAMES,
     OPENAI_NAMES,

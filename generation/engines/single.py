@@ -9,7 +9,8 @@ import torch
 from transformers import StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
-from generation.engines.base import EngineConfig, EngineHealth, EngineInfo, PreparedReply
+from generation.engine_config import EngineConfig
+from generation.engines.base import EngineHealth, EngineInfo, PreparedReply
 from generation.engines.prompting import PromptPreparer
 from generation.errors import EngineClosed
 from generation.loading import LoadedModel, load_model

@@ -25,7 +25,6 @@ from generation.default_model import (
 )
 from generation.errors import ModelNotFound
 from generation.loading import (
-    ModelSpec,
     check_available,
     cpu_flags_have_bf16,
     cpu_has_native_bf16,
@@ -33,6 +32,7 @@ from generation.loading import (
     load_tokenizer,
     pick_dtype,
 )
+from generation.model_spec import ModelSpec
 
 
 def test_loads_a_local_folder_with_its_prompt_format(tiny_model: Path) -> None:

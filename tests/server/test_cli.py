@@ -69,6 +69,35 @@ def serve(env: dict[str, str]) -> Iterator[object]:
         process.wait(timeout=30)
 
 
+# Each command run in a fresh process, then the model libraries it loaded are printed.
+_LOADED_AFTER = """
+import sys
+from server.cli import main
+main(sys.argv[1:])
+print(sorted(name for name in ("torch", "transformers") if name in sys.modules))
+"""
+
+
+def test_the_database_commands_load_no_model_library(env: dict[str, str]) -> None:
+    # torch and transformers take seconds to import: an operator's `wxgpt migrate`,
+    # `settings` and `admin create` need neither.
+    for args, stdin in (
+        (["migrate"], None),
+        (["settings", "temperature=0.5"], None),
+        (["admin", "create", "root"], "correct horse\n"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-c", _LOADED_AFTER, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            input=stdin,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines()[-1] == "[]", args
+
+
 def test_migrate_serve_settings_and_chat(env: dict[str, str], serve, tiny_model: Path) -> None:
     migrated = run("migrate", env=env)
     assert migrated.returncode == 0, migrated.stderr

@@ -13,7 +13,8 @@ from generation.engines.base import PreparedReply
 from generation.engines.batch_cache import BatchCache, UnsupportedCache
 from generation.engines.batched import MAX_FAILURES_IN_A_ROW, BatchingEngine
 from generation.errors import EngineFailed
-from generation.loading import LoadedModel, ModelSpec, load_model
+from generation.loading import LoadedModel, load_model
+from generation.model_spec import ModelSpec
 from generation.sampling import SamplingParams
 from generation.stopping import CancelToken
 from generation.streaming import GenerationResult

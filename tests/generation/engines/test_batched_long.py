@@ -11,7 +11,8 @@ import pytest
 
 from generation.engines.base import PreparedReply
 from generation.engines.batched import FIRST_TIMED_CHUNK_TOKENS, MIN_CHUNK_TOKENS, BatchingEngine
-from generation.loading import LoadedModel, ModelSpec, load_model
+from generation.loading import LoadedModel, load_model
+from generation.model_spec import ModelSpec
 from generation.sampling import SamplingParams
 from generation.stopping import CancelToken
 from generation.streaming import GenerationResult

@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from generation.engines.base import EngineConfig, PreparedReply, RemoteSpec
+from generation.engine_config import EngineConfig, RemoteSpec
+from generation.engines.base import PreparedReply
 from generation.engines.openai_api import (
     COMMON_NAMES,
     LLAMA_CPP_NAMES,
@@ -24,7 +25,7 @@ from generation.engines.openai_api import (
     sampling_fields,
 )
 from generation.engines.remote import RemoteEngine, _WholeCharacters
-from generation.loading import ModelSpec
+from generation.model_spec import ModelSpec
 from generation.prompts import Turn
 from generation.sampling import SamplingParams
 from generation.stopping import CancelToken

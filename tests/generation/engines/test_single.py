@@ -7,7 +7,8 @@ import torch
 
 from generation.engines.base import PreparedReply
 from generation.engines.single import SingleEngine
-from generation.loading import LoadedModel, ModelSpec, load_model
+from generation.loading import LoadedModel, load_model
+from generation.model_spec import ModelSpec
 from generation.prompts import MessageTooLong, Turn
 from generation.sampling import SamplingParams
 from generation.stopping import CancelToken
