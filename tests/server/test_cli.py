@@ -4,7 +4,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -23,10 +23,14 @@ def free_port() -> int:
 
 
 def run(
-    *args: str, env: dict[str, str], timeout: float = 120, stdin: str | None = None
+    *args: str,
+    env: dict[str, str],
+    timeout: float = 120,
+    stdin: str | None = None,
+    command: Sequence[str] = WXGPT,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*WXGPT, *args], env=env, capture_output=True, text=True, timeout=timeout, input=stdin
+        [*command, *args], env=env, capture_output=True, text=True, timeout=timeout, input=stdin
     )
 
 
@@ -86,14 +90,7 @@ def test_the_database_commands_load_no_model_library(env: dict[str, str]) -> Non
         (["settings", "temperature=0.5"], None),
         (["admin", "create", "root"], "correct horse\n"),
     ):
-        done = subprocess.run(
-            [sys.executable, "-c", _LOADED_AFTER, *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            input=stdin,
-        )
+        done = run(*args, env=env, stdin=stdin, command=[sys.executable, "-c", _LOADED_AFTER])
         assert done.returncode == 0, done.stderr
         assert done.stdout.splitlines()[-1] == "[]", args
 
