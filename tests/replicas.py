@@ -17,6 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from tests.live_server import PACED_SETTINGS, recv
 from tests.pace import GATE_ENV, StepFile
+from tests.serve_ready import ready_as
 
 READY_WITHIN_S = 120
 
@@ -58,11 +59,8 @@ class ReplicaProcess:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(f"replica {self.name} exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(self.url + "/readyz").status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
+            if ready_as(self.url, self.name):
+                return self
             time.sleep(0.1)
         raise TimeoutError(f"replica {self.name} did not become ready")
 

@@ -4,6 +4,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from generation.default_model import QWEN
+from tests.serve_ready import ready_as
 
 WXGPT = [sys.executable, "-m", "server"]
 
@@ -41,6 +43,7 @@ def env(tmp_path: Path) -> dict[str, str]:
         "WXGPT_DB_URL": f"sqlite://{tmp_path / 'cli.sqlite3'}",
         "WXGPT_DEV_LOGIN": "1",
         "WXGPT_PORT": str(free_port()),
+        "WXGPT_REPLICA_ID": f"cli-{uuid.uuid4().hex[:12]}",
     }
 
 
@@ -59,11 +62,8 @@ def serve(env: dict[str, str]) -> Iterator[object]:
             assert process.poll() is None, (
                 process.stderr.read() if process.stderr else "server exited"
             )
-            try:
-                if httpx.get(url + "/readyz").status_code == 200:
-                    return url
-            except httpx.TransportError:
-                pass
+            if ready_as(url, env["WXGPT_REPLICA_ID"]):
+                return url
             time.sleep(0.2)
         raise TimeoutError("wxgpt serve did not become ready")
 
@@ -173,6 +173,7 @@ def default_model_server(
         "WXGPT_DB_URL": f"sqlite://{folder / 'cli.sqlite3'}",
         "WXGPT_DEV_LOGIN": "1",
         "WXGPT_PORT": str(free_port()),
+        "WXGPT_REPLICA_ID": f"cli-{uuid.uuid4().hex[:12]}",
     }
     env.pop("WXGPT_MODEL", None)
     # Spinning OpenMP threads starve each other on a machine busy with other work.
@@ -186,11 +187,8 @@ def default_model_server(
         while True:
             assert process.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, "not ready in 600 s: " + log.read_text()[-3000:]
-            try:
-                if httpx.get(url + "/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
+            if ready_as(url, env["WXGPT_REPLICA_ID"]):
+                break
             time.sleep(0.5)
         changed = run("settings", "temperature=0", "max_new_tokens=40", env=env)
         assert changed.returncode == 0, changed.stderr

@@ -18,6 +18,7 @@ from websockets.asyncio.client import connect
 from server import logs
 from server.logs import log_handler
 from tests.live_server import LiveServer, chat_frame, closed_with, open_chat, recv, recv_until
+from tests.serve_ready import ready_as
 from tests.server.test_cli import WXGPT, free_port
 
 
@@ -101,7 +102,7 @@ def test_serve_writes_json_lines_with_wxgpt_log_json(tmp_path: Path, tiny_model:
         process = subprocess.Popen([*WXGPT, "serve"], env=env, stderr=stderr, text=True)
     try:
         deadline = time.monotonic() + 120
-        while not _ready(url):
+        while not ready_as(url, "replica-a"):
             assert process.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
         chat = subprocess.run(
@@ -123,13 +124,6 @@ def test_serve_writes_json_lines_with_wxgpt_log_json(tmp_path: Path, tiny_model:
     assert reply["socket_id"] == opened["socket_id"]
     assert isinstance(reply["reply_id"], int)
     assert {line.get("replica_id") for line in lines} == {"replica-a"}
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(url + "/readyz").status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 async def test_tokens_and_tickets_never_reach_the_log(
