@@ -48,6 +48,11 @@ class ReplicaProcess:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "ReplicaProcess":
+        """Launch the process and wait until it is ready."""
+        return self.launch().wait_until_ready()
+
+    def launch(self) -> "ReplicaProcess":
+        """Start the process; `wait_until_ready` waits for it (replicas start side by side)."""
         with self.log.open("ab") as log:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "tests.replica_process", "serve"],
@@ -55,6 +60,10 @@ class ReplicaProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+        return self
+
+    def wait_until_ready(self) -> "ReplicaProcess":
+        assert self._process is not None, "launch() it first"
         deadline = time.monotonic() + READY_WITHIN_S
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

@@ -70,8 +70,8 @@ async def replica_set(
             for replica in replicas:
                 if gate_open:
                     replica.gate.open()
-                started.append(replica.start())
-            return replicas
+                started.append(replica.launch())
+            return [replica.wait_until_ready() for replica in replicas]
 
         try:
             yield start
