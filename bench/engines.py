@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import resource
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Coroutine
@@ -57,6 +58,8 @@ FILLER = "The quick brown fox jumps over the lazy dog near the river bank. "
 # llama.cpp with as many threads as torch has: the same cores for both.
 LLAMA_THREADS = int(os.environ.get("WXGPT_BENCH_LLAMA_THREADS", torch.get_num_threads()))
 SLOT_CONTEXT = 1024
+# Rounds at one stream per round at more (each is a single reply, so one first token).
+ONE_STREAM_ROUNDS = 3
 # The smallest piece of text the servers release (WXGPT_OUTPUT_CHECK_CHARS).
 PIECE_CHARS = 8
 Round = Callable[[list[str]], Coroutine[Any, Any, list[ReplyTiming]]]
@@ -149,8 +152,24 @@ def _generate(loaded: LoadedModel, prompts: list[str], max_new: int) -> Measured
 
 
 def _median(runs: list[Measured]) -> Measured:
-    ordered = sorted(runs, key=lambda measured: measured.tok_s)
-    return ordered[len(ordered) // 2]
+    """Each figure's own median over the rounds: a round whose tokens/s is the median may
+    still have had its first token delayed, and one stream gives one first token a round."""
+    of = statistics.median
+    pieces = [run.piece_p50 for run in runs if run.piece_p50 is not None]
+    return Measured(
+        tok_s=of([run.tok_s for run in runs]),
+        ttft_p50=of([run.ttft_p50 for run in runs]),
+        ttft_p95=of([run.ttft_p95 for run in runs]),
+        gap_p95=of([run.gap_p95 for run in runs]),
+        memory_mib=runs[-1].memory_mib,
+        piece_p50=of(pieces) if pieces else None,
+    )
+
+
+def _rounds(streams: int, repeats: int) -> int:
+    """Rounds at a number of streams: a round of one stream is one reply, short and at the
+    mercy of the host's load, so it gets more."""
+    return repeats * (ONE_STREAM_ROUNDS if streams == 1 else 1)
 
 
 def _alternated(
@@ -158,13 +177,15 @@ def _alternated(
 ) -> dict[str, dict[int, Measured]]:
     """Each path at each of its numbers of streams, the paths taking turns at every number
     and asking the same questions, so that a change in the machine's load hits them alike;
-    the median of `repeats` rounds."""
+    each figure the median of its rounds (`_rounds`)."""
     levels = sorted({streams for _, counts in paths.values() for streams in counts})
     runs: dict[str, dict[int, list[Measured]]] = {
         path: {streams: [] for streams in counts} for path, (_, counts) in paths.items()
     }
-    for repeat in range(repeats):
+    for repeat in range(_rounds(1, repeats)):
         for streams in levels:
+            if repeat >= _rounds(streams, repeats):
+                continue
             for path, (measure, counts) in paths.items():
                 if streams in counts:
                     runs[path][streams].append(measure(streams, f"r{repeat}"))
