@@ -25,6 +25,7 @@ from bench import (
     overhead,
     storage_rate,
 )
+from generation.loading import pick_dtype
 
 Rows = list[dict[str, str]]
 # A benchmark gives one table, or several, each under a title of its own.
@@ -52,6 +53,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[bool], Rows | Tables]]] = {
     ),
 }
 RESULTS = Path(__file__).with_name("RESULTS.md")
+VECTOR_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
 
 
 def table(rows: Rows) -> str:
@@ -65,15 +67,19 @@ def table(rows: Rows) -> str:
 
 
 def machine() -> str:
-    """CPU, cores, memory, torch threads, load and commit: what the figures depend on."""
+    """CPU, its vector units, cores, memory, torch threads and dtype, load and commit: what
+    the figures depend on."""
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
+        (line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
         platform.processor(),
     )
+    flags = next(
+        (line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), []
+    )
+    # The widest vector units and bfloat16 in hardware decide the speed more than the name.
+    vectors = ", ".join(flag for flag in VECTOR_FLAGS if flag in flags) or "none listed"
+    dtype = str(pick_dtype("auto", "cpu")).removeprefix("torch.")
     memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
@@ -82,6 +88,7 @@ def machine() -> str:
     return (
         f"- CPU: {cpu}, {os.cpu_count()} cores, {memory_kb / 2**20:.0f} GiB memory; "
         f"torch {torch.__version__} with {torch.get_num_threads()} threads\n"
+        f"- vector instructions: {vectors}; the models load in {dtype} (`WXGPT_DTYPE=auto`)\n"
         f"- Python {platform.python_version()}, {platform.system()} {platform.release()}\n"
         f"- OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}; "
         f"commit {commit}; load average (1/5/15 min) at start: {load}"
