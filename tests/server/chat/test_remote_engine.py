@@ -41,15 +41,19 @@ def direct_chat(engine: ServeProcess, messages: list[dict[str, str]], max_tokens
         "max_tokens": max_tokens,
         "temperature": 0,
         "stream": True,
+        "stream_options": {"include_usage": True},
     }
-    text, last = "", {}
+    text, finish, usage = "", None, None
     with httpx.stream("POST", engine.url + "/chat/completions", json=body, timeout=60) as answer:
         for line in answer.iter_lines():
             if line.startswith("data: ") and line != "data: [DONE]":
-                last = json.loads(line.removeprefix("data: "))
-                choices = last["choices"]
-                text += choices[0]["delta"].get("content") or "" if choices else ""
-    return text, last["choices"][0]["finish_reason"], last["usage"]
+                chunk = json.loads(line.removeprefix("data: "))
+                # The usage comes in a chunk of its own, the last, with no choices.
+                usage = chunk.get("usage") or usage
+                if choices := chunk["choices"]:
+                    text += choices[0]["delta"].get("content") or ""
+                    finish = choices[0].get("finish_reason") or finish
+    return text, finish, usage
 
 
 async def wait_until(check: Callable[[], bool], timeout: float = 60.0) -> None:
