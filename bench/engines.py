@@ -182,7 +182,7 @@ def _alternated(
     runs: dict[str, dict[int, list[Measured]]] = {
         path: {streams: [] for streams in counts} for path, (_, counts) in paths.items()
     }
-    for repeat in range(_rounds(1, repeats)):
+    for repeat in range(max(_rounds(streams, repeats) for streams in levels)):
         for streams in levels:
             if repeat >= _rounds(streams, repeats):
                 continue

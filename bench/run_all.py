@@ -25,7 +25,7 @@ from bench import (
     overhead,
     storage_rate,
 )
-from generation.loading import pick_dtype
+from generation.loading import cpu_flags, pick_dtype
 
 Rows = list[dict[str, str]]
 # A benchmark gives one table, or several, each under a title of its own.
@@ -69,14 +69,16 @@ def table(rows: Rows) -> str:
 def machine() -> str:
     """CPU, its vector units, cores, memory, torch threads and dtype, load and commit: what
     the figures depend on."""
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpuinfo = Path("/proc/cpuinfo").read_text()
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.splitlines()
+            if line.startswith("model name")
+        ),
         platform.processor(),
     )
-    flags = next(
-        (line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), []
-    )
+    flags = cpu_flags(cpuinfo)
     # The widest vector units and bfloat16 in hardware decide the speed more than the name.
     vectors = ", ".join(flag for flag in VECTOR_FLAGS if flag in flags) or "none listed"
     dtype = str(pick_dtype("auto", "cpu")).removeprefix("torch.")

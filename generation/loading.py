@@ -231,13 +231,19 @@ def pick_dtype(name: str, device: str, *, cpu_bf16: bool | None = None) -> torch
 BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 
-def cpu_flags_have_bf16(cpuinfo: str) -> bool:
-    """Whether /proc/cpuinfo text lists a bfloat16 instruction set among its CPU flags."""
+def cpu_flags(cpuinfo: str) -> frozenset[str]:
+    """The CPU flags that /proc/cpuinfo text lists, over all its cores."""
+    flags: set[str] = set()
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
-        if key.strip() == "flags" and BF16_CPU_FLAGS & set(value.split()):
-            return True
-    return False
+        if key.strip() == "flags":
+            flags.update(value.split())
+    return frozenset(flags)
+
+
+def cpu_flags_have_bf16(cpuinfo: str) -> bool:
+    """Whether /proc/cpuinfo text lists a bfloat16 instruction set among its CPU flags."""
+    return bool(BF16_CPU_FLAGS & cpu_flags(cpuinfo))
 
 
 @functools.cache
